@@ -25,8 +25,8 @@ except ImportError as exc:
         "PyTorch's install guide lists the CPU-only builds), then import fastlr.torch again."
     ) from exc
 
-from . import _validate as _v
-from .reference import Schedule as _Schedule
+from .. import _validate as _v
+from ..reference import Schedule as _Schedule
 
 __all__ = ["LRScheduler"]
 
