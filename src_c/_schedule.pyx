@@ -45,6 +45,7 @@ cdef extern from "fl_schedule.h" nogil:
     int fl_openmp()
     void fl_schedule_set_threads(int n)
     int fl_schedule_get_threads()
+    int fl_schedule_backoff()
 
 # kind names of the Python _spec() tuples, in the order of enum fl_kind
 KINDS = ("constant", "linear", "step", "multistep", "exponential", "polynomial", "cosine",
@@ -72,6 +73,11 @@ def _set_threads(n):
 def _get_threads():
     """The thread count the parallel paths use now."""
     return fl_schedule_get_threads()
+
+
+def _serial_backoff():
+    """Large calls left to run on one thread because threads lately lost to one."""
+    return fl_schedule_backoff()
 
 
 _threads.register(_set_threads)

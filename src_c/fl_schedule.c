@@ -105,10 +105,11 @@ static size_t fl_scratch_len(const fl_program *P)
  * (to FL_BACKOFF_MAX) while the threads keep losing. Results are identical either
  * way; only the time differs. Plain ints: a racing update only changes a choice. */
 #define FL_BACKOFF_MAX 64
-static int fl_backoff = 0;   /* serial calls to make after the last losing parallel run */
-static int fl_serial_left = 0;
+static int fl_serial_left = 0;  /* large calls still to run serially */
 
 #ifdef _OPENMP
+static int fl_backoff = 0;      /* the serial run set after the last losing parallel one */
+
 static int fl_use_threads(ptrdiff_t n)
 {
     if (n < FL_PARALLEL_MIN || fl_threads < 2) return 0;
