@@ -420,7 +420,8 @@ HUGE = 16**5000
 
 
 @pytest.mark.parametrize("call, text", [
-    (lambda fl: fl.Cosine(lr=HUGE, total_steps=10), "lr must be finite, got <an int of 6021 digits>"),
+    (lambda fl: fl.Cosine(lr=HUGE, total_steps=10),
+     "lr must be finite, got <an int of 6021 digits>"),
     (lambda fl: fl.Cosine(1.0, total_steps=HUGE), "total_steps must be finite, got <an int of"),
     (lambda fl: fl.Cosine(1.0, 10)(10**5000), "got <an int of 5001 digits>"),
     (lambda fl: fl.Cosine(1.0, 10)(-10**5000), "got -<an int of 5001 digits>"),
