@@ -104,7 +104,7 @@ static size_t fl_scratch_len(const fl_program *P)
  * estimate sends the next large calls down the serial path, a number that doubles
  * (to FL_BACKOFF_MAX) while the threads keep losing. Results are identical either
  * way; only the time differs. Plain ints: a racing update only changes a choice. */
-#define FL_BACKOFF_MAX 64
+#define FL_BACKOFF_MAX 256
 static int fl_serial_left = 0;  /* large calls still to run serially */
 
 #ifdef _OPENMP
