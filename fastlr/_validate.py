@@ -189,9 +189,9 @@ def as_steps(t):
     if arr.dtype.kind in "iu" and arr.dtype.itemsize >= 8 and arr.size:
         # 64-bit ints above 2**53 round to a valid float step: check them as ints (a
         # scalar int is checked exactly too), reporting the first bad entry
-        bad = (arr > 2 ** 53) if arr.dtype.kind == "u" else ((arr < 0) | (arr > 2 ** 53))
-        if bad.any():
-            raise bad_step(arr.reshape(-1)[np.argmax(bad.reshape(-1))])
+        if arr.min() < 0 or arr.max() > 2 ** 53:  # (no temporary array unless one is bad)
+            flat = arr.reshape(-1)
+            raise bad_step(flat[np.argmax((flat < 0) | (flat > 2 ** 53))])
     return np.asarray(arr, dtype=np.float64, order="C")  # (ascontiguousarray makes 0-d 1-d)
 
 
