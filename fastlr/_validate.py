@@ -15,10 +15,20 @@ import numpy as np
 #: with lengths >= 2**-20 a ratio t / length stays finite (no inf cycle counts)
 MAX_STEP = 2.0 ** 53
 MIN_LENGTH = 2.0 ** -20
+#: the most values one ``values(n)`` call returns: 2**40 float64 are 8 TiB, more than any
+#: machine holds, so a larger n is a mistake and gets a ValueError, not a MemoryError
+MAX_VALUES = 2 ** 40
+#: the deepest schedule tree (root to leaf, in nodes). Every walk over a tree (equality,
+#: hash, repr, configs, pickling, the compiled evaluator) recurses once per level, so the
+#: bound keeps all of them far inside Python's recursion limit and the C stack
+MAX_DEPTH = 100
 
 __all__ = [
     "MAX_STEP",
     "MIN_LENGTH",
+    "MAX_VALUES",
+    "MAX_DEPTH",
+    "show",
     "length",
     "real",
     "flag",
@@ -29,8 +39,40 @@ __all__ = [
 ]
 
 
+#: an error message shows at most this much of a value's repr
+_SHOW_MAX = 200
+
+
+def _int_digits(n):
+    """The number of decimal digits of ``abs(n)``, without converting it to a str."""
+    n = abs(n)
+    k = max(int((n.bit_length() - 1) * 0.30102999566398120), 0)  # floor(log10(n)) or one less
+    return k + 1 + (n >= 10 ** (k + 1))
+
+
+def show(value):
+    """``repr(value)`` for an error message: a huge int (whose repr may itself raise, past
+    Python's 4300-digit limit) is described by its digit count, a repr that raises by the
+    type, and a long one is cut to 200 characters."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        try:
+            n = int(value)
+        except Exception:  # an Integral that will not convert: show the type
+            n = None
+        if n is not None and abs(n) >= 10 ** 50:
+            sign = "-" if n < 0 else ""
+            return f"{sign}<an int of {_int_digits(n)} digits>"
+    try:
+        text = repr(value)
+    except Exception:  # a container holding a huge int, or a repr that fails
+        return f"<{type(value).__name__} object>"
+    if len(text) > _SHOW_MAX:
+        text = text[:_SHOW_MAX - 5] + " ...>"
+    return text
+
+
 def _describe(value):
-    return f"{value!r} ({type(value).__name__})"
+    return f"{show(value)} ({type(value).__name__})"
 
 
 def real(name, value, *, low=None, low_open=False, high=None, high_open=False,
@@ -49,12 +91,19 @@ def real(name, value, *, low=None, low_open=False, high=None, high_open=False,
     else:
         value = fvalue = float(value)
     if not math.isfinite(fvalue):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (fvalue <= low if low_open else fvalue < low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (fvalue >= high if high_open else fvalue > high):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+        raise ValueError(f"{name} must be finite, got {show(value)}")
+    # an int is compared exactly (as an int), a float as a float
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {_bound(low)}, "
+                         f"got {show(value)}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {_bound(high)}, "
+                         f"got {show(value)}")
     return value
+
+
+def _bound(x):
+    return "2**53" if x == MAX_STEP else x
 
 
 def length(name, value, *, zero=False, optional=False):
@@ -65,7 +114,7 @@ def length(name, value, *, zero=False, optional=False):
     if not MIN_LENGTH <= value <= MAX_STEP:
         zero_ok = "0 or " if zero else ""
         raise ValueError(f"{name} must be {zero_ok}a number of steps in [2**-20, 2**53], "
-                         f"got {value!r}")
+                         f"got {show(value)}")
     return value
 
 
@@ -79,25 +128,30 @@ def choice(name, value, options):
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, one of {list(options)}, got {_describe(value)}")
     if value not in options:
-        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+        raise ValueError(f"{name} must be one of {list(options)}, got {show(value)}")
     return value
 
 
-def sorted_reals(name, values, *, strict, low=None, min_len=0):
-    """A tuple of finite reals in non-decreasing (``strict``: increasing) order."""
+def sorted_reals(name, values, *, strict, low=None, high=None, min_len=0):
+    """A tuple of finite reals in non-decreasing (``strict``: increasing) order.
+
+    Step positions (milestones, boundaries) pass ``high=MAX_STEP``: every int up to
+    2**53 is exact as a float, so the compiled engine (which compares floats) and the
+    reference (which compares the stored ints) place each step on the same side.
+    """
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise TypeError(f"{name} must be a sequence of numbers, got {_describe(values)}")
-    out = tuple(real(f"{name}[{i}]", v, low=low) for i, v in enumerate(values))
+    out = tuple(real(f"{name}[{i}]", v, low=low, high=high) for i, v in enumerate(values))
     if len(out) < min_len:
-        raise ValueError(f"{name} must have at least {min_len} element(s), got {list(out)!r}")
+        raise ValueError(f"{name} must have at least {min_len} element(s), got {show(list(out))}")
     for i in range(1, len(out)):
         if out[i] < out[i - 1] or (strict and out[i] == out[i - 1]):
             order = "strictly increasing" if strict else "sorted (non-decreasing)"
-            raise ValueError(f"{name} must be {order}, got {list(out)!r}")
+            raise ValueError(f"{name} must be {order}, got {show(list(out))}")
     return out
 
 
-_BAD_STEP = "step must be a finite number in [0, 2**53], got {!r}"
+_BAD_STEP = "step must be a finite number in [0, 2**53], got {}"
 
 
 def scalar_step(t):
@@ -105,13 +159,14 @@ def scalar_step(t):
     if isinstance(t, (bool, np.bool_)):
         raise TypeError(f"step must be an int or float, got {_describe(t)}")
     if isinstance(t, numbers.Integral):
-        if not 0 <= t <= MAX_STEP:
-            raise ValueError(_BAD_STEP.format(t))
-        return float(t)
+        n = int(t)  # compared as a Python int: exact for numpy ints above 2**53 too
+        if not 0 <= n <= MAX_STEP:
+            raise ValueError(_BAD_STEP.format(show(n)))
+        return float(n)
     if isinstance(t, numbers.Real):
         x = float(t)
         if not 0.0 <= x <= MAX_STEP:
-            raise ValueError(_BAD_STEP.format(t))
+            raise ValueError(_BAD_STEP.format(show(t)))
         return x
     return None
 
@@ -131,17 +186,29 @@ def as_steps(t):
     arr = np.asarray(t)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"steps must have an integer or float dtype, got dtype {arr.dtype}")
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize >= 8 and arr.size:
+        # 64-bit ints above 2**53 round to a valid float step: check them as ints (a
+        # scalar int is checked exactly too), reporting the first bad entry
+        if arr.min() < 0 or arr.max() > 2 ** 53:  # (no temporary array unless one is bad)
+            flat = arr.reshape(-1)
+            raise bad_step(flat[np.argmax((flat < 0) | (flat > 2 ** 53))])
     return np.asarray(arr, dtype=np.float64, order="C")  # (ascontiguousarray makes 0-d 1-d)
 
 
 def bad_step(value):
-    return ValueError(_BAD_STEP.format(float(value)).replace("step must", "steps must"))
+    shown = show(int(value)) if isinstance(value, (numbers.Integral, np.integer)) \
+        else repr(float(value))
+    return ValueError(_BAD_STEP.format(shown).replace("step must", "steps must"))
 
 
-def step_count(name, n):
+def step_count(name, n, high=None):
+    """A count ``n >= 0`` (an int of any type, never a bool or a float); at most ``high``."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {_describe(n)}")
     n = int(n)
     if n < 0:
-        raise ValueError(f"{name} must be >= 0, got {n!r}")
+        raise ValueError(f"{name} must be >= 0, got {show(n)}")
+    if high is not None and n > high:
+        limit = f"2**{high.bit_length() - 1}" if high & (high - 1) == 0 else str(high)
+        raise ValueError(f"{name} must be <= {limit}, got {show(n)}")
     return n

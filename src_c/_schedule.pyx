@@ -8,13 +8,14 @@ schedule's ``_spec()`` tree into a C program (``src_c/fl_schedule.h``) and from 
 ``s(t)``, ``s(array)`` and ``s.values(n)`` run in C with the GIL released.
 """
 cimport cython
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.long cimport PyLong_AsDouble
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 import numpy as np
 
-from fastlr import _validate
+from fastlr import _threads, _validate
 
 cdef extern from "fl_schedule.h" nogil:
     enum:
@@ -42,6 +43,9 @@ cdef extern from "fl_schedule.h" nogil:
     double fl_eval_scalar(const fl_program *P, double t)
     double fl_eval_node_scalar(const fl_program *P, int node, double t)
     int fl_openmp()
+    void fl_schedule_set_threads(int n)
+    int fl_schedule_get_threads()
+    int fl_schedule_backoff()
 
 # kind names of the Python _spec() tuples, in the order of enum fl_kind
 KINDS = ("constant", "linear", "step", "multistep", "exponential", "polynomial", "cosine",
@@ -51,9 +55,32 @@ cdef dict _KIND_ID = {name: i for i, name in enumerate(KINDS)}
 cdef int _WARMUP = _KIND_ID["warmup"]
 cdef double _MAX_STEP = _validate.MAX_STEP
 cdef object _MAX_STEP_INT = int(_validate.MAX_STEP)
+cdef int _MAX_DEPTH = _validate.MAX_DEPTH
+# long calls run in chunks of this many steps (a whole number of blocks, so the block
+# grid and hence the bits are those of one call), with a check for Ctrl-C (or any
+# signal handler that raises) between chunks: a few milliseconds each
+cdef Py_ssize_t _CHUNK = 1 << 21
 
 SIMD_LEVELS = ("baseline", "avx2", "avx512")
 OPENMP = bool(fl_openmp())
+
+
+def _set_threads(n):
+    """The setter fastlr/_threads.py calls with the one thread count (1 after a fork)."""
+    fl_schedule_set_threads(<int>n)
+
+
+def _get_threads():
+    """The thread count the parallel paths use now."""
+    return fl_schedule_get_threads()
+
+
+def _serial_backoff():
+    """Large calls left to run on one thread because threads lately lost to one."""
+    return fl_schedule_backoff()
+
+
+_threads.register(_set_threads)
 
 
 def simd_level():
@@ -94,7 +121,10 @@ def _flatten(schedule):
     nodes = []
     totals = [0, 0]
 
-    def walk(s):
+    def walk(s, level=1):
+        if level > _MAX_DEPTH:  # constructors bound the depth; a subclass might not
+            raise ValueError(f"a schedule tree may be at most {_MAX_DEPTH} levels deep "
+                             f"(fastlr._validate.MAX_DEPTH)")
         spec = s._spec()
         if spec is None:
             raise _NotCompilable
@@ -108,7 +138,7 @@ def _flatten(schedule):
         totals[1] += len(children)
         kids, depth = [], 0
         for c in children:
-            index, d = walk(c)
+            index, d = walk(c, level + 1)
             kids.append(index)
             depth = max(depth, d)
         entry[1] = kids
@@ -222,16 +252,22 @@ cdef class CompiledSchedule:
         return fl_eval_scalar(self._prog, x)
 
     def values(self, n):
-        """``[s(0), s(1), ..., s(n-1)]`` as a float64 array, in one compiled call."""
-        cdef Py_ssize_t m = _validate.step_count("n", n)
+        """``[s(0), s(1), ..., s(n-1)]`` as a float64 array, in compiled chunks (Ctrl-C
+        stops it between two)."""
+        cdef Py_ssize_t m = _validate.step_count("n", n, high=_validate.MAX_VALUES)
+        cdef Py_ssize_t off = 0, k
         self._ready()
         if self._python_only:
             return self._eval_array(np.arange(m, dtype=np.float64))
         out = np.empty(m, dtype=np.float64)
         cdef double[::1] o = out
-        if m:
+        while off < m:
+            k = m - off if m - off < _CHUNK else _CHUNK
             with nogil:
-                fl_eval_range(self._prog, 0.0, &o[0], m)
+                fl_eval_range(self._prog, <double>off, &o[off], k)
+            off += k
+            if off < m:
+                PyErr_CheckSignals()
         return out
 
     def _eval_array(self, steps):
@@ -246,10 +282,16 @@ cdef class CompiledSchedule:
         if self._python_only:
             flat = [self._value(_checked(s)) for s in steps.reshape(-1).tolist()]
             return np.asarray(flat, dtype=np.float64).reshape(steps.shape)
-        with nogil:
-            bad = fl_eval_points(self._prog, &tv[0], &ov[0], n)
-        if bad >= 0:
-            raise _validate.bad_step(tv[bad])
+        cdef Py_ssize_t off = 0, k
+        while off < n:
+            k = n - off if n - off < _CHUNK else _CHUNK
+            with nogil:
+                bad = fl_eval_points(self._prog, &tv[off], &ov[off], k)
+            if bad >= 0:
+                raise _validate.bad_step(tv[off + bad])
+            off += k
+            if off < n:
+                PyErr_CheckSignals()
         return out
 
 

@@ -65,6 +65,14 @@ static fl_points_fn fl_pick_points(void)
     return points_baseline;
 }
 
+/* the thread count fastlr/_threads.py pushes (fastlr.set_num_threads; 1 in a forked
+ * child, where libgomp's pool is gone). Our own count rather than omp_set_num_threads:
+ * that one is per calling thread, and values() may run on any Python thread. */
+static int fl_threads = 1;
+
+void fl_schedule_set_threads(int n) { fl_threads = n < 1 ? 1 : n; }
+int fl_schedule_get_threads(void) { return fl_threads; }
+
 int fl_openmp(void)
 {
 #ifdef _OPENMP
@@ -83,33 +91,79 @@ static size_t fl_scratch_len(const fl_program *P)
 /* below this many steps one thread does it all: a parallel region costs microseconds
  * on an idle machine and milliseconds when the other cores are busy */
 #define FL_PARALLEL_MIN (1 << 18)
+/* threads claim work in grains of this many blocks (whole blocks, aligned to the
+ * caller's block grid, so the bits never depend on who computed what) */
+#define FL_GRAIN 16
+
+/* Threads only pay when the other cores are free. A core can be taken by another
+ * process or by another library's spinning pool (OpenBLAS workers spin for a while
+ * after each BLAS call, torch's OpenMP workers likewise), and then a parallel region
+ * waits a scheduler time slice for its late thread: measured 5-8x slower than one
+ * thread. So each parallel run is judged: the calling thread times its own grains,
+ * which estimates what the serial path would have taken; a run slower than that
+ * estimate sends the next large calls down the serial path, a number that doubles
+ * (to FL_BACKOFF_MAX) while the threads keep losing. Results are identical either
+ * way; only the time differs. Plain ints: a racing update only changes a choice. */
+#define FL_BACKOFF_MAX 256
+static int fl_serial_left = 0;  /* large calls still to run serially */
+
+#ifdef _OPENMP
+static int fl_backoff = 0;      /* the serial run set after the last losing parallel one */
+
+static int fl_use_threads(ptrdiff_t n)
+{
+    if (n < FL_PARALLEL_MIN || fl_threads < 2) return 0;
+    if (fl_serial_left > 0) {
+        fl_serial_left--;
+        return 0;
+    }
+    return 1;
+}
+
+/* wall: the parallel run's time; mine: the calling thread's time on its `grains_mine`
+ * grains out of `grains` */
+static void fl_judge(double wall, double mine, ptrdiff_t grains_mine, ptrdiff_t grains)
+{
+    double serial = grains_mine > 0 ? mine * (double)grains / (double)grains_mine : 0.0;
+    if (grains_mine > 0 && wall <= serial) {
+        fl_backoff = 0;
+    } else {
+        fl_backoff = fl_backoff ? 2 * fl_backoff : 1;
+        if (fl_backoff > FL_BACKOFF_MAX) fl_backoff = FL_BACKOFF_MAX;
+        fl_serial_left = fl_backoff;
+    }
+}
+#endif
+
+int fl_schedule_backoff(void) { return fl_serial_left; }
 
 void fl_eval_range(const fl_program *P, double start, double *out, ptrdiff_t n)
 {
     fl_range_fn fn = fl_pick_range();
     size_t len = fl_scratch_len(P);
 #ifdef _OPENMP
-    if (n >= FL_PARALLEL_MIN && omp_get_max_threads() > 1) {
-        /* equal chunks, whole blocks each, so the result does not depend on threads */
-        #pragma omp parallel
+    if (fl_use_threads(n)) {
+        const ptrdiff_t grain = (ptrdiff_t)FL_GRAIN * FL_BLOCK;
+        ptrdiff_t grains = (n + grain - 1) / grain, mine_n = 0;
+        double t0 = omp_get_wtime(), mine = 0.0;
+        #pragma omp parallel num_threads(fl_threads)
         {
-            int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            ptrdiff_t nblocks = (n + FL_BLOCK - 1) / FL_BLOCK;
-            ptrdiff_t per = (nblocks + nt - 1) / nt;
-            ptrdiff_t lo = (ptrdiff_t)id * per * FL_BLOCK, hi = lo + per * FL_BLOCK;
-            double *buf;
-            if (hi > n) hi = n;
-            if (lo < hi) {
-                buf = (double *)malloc(len * sizeof(double));
-                if (buf) {
-                    fn(P, start + (double)lo, out + lo, hi - lo, buf, buf + FL_BLOCK);
-                    free(buf);
-                } else {
-                    ptrdiff_t i;
-                    for (i = lo; i < hi; i++) out[i] = NAN;
-                }
+            double *buf = (double *)malloc(len * sizeof(double)), m0 = omp_get_wtime();
+            ptrdiff_t g, k, done = 0;
+            #pragma omp for schedule(dynamic, 1) nowait
+            for (g = 0; g < grains; g++) {
+                ptrdiff_t lo = g * grain, hi = lo + grain < n ? lo + grain : n;
+                if (buf) fn(P, start + (double)lo, out + lo, hi - lo, buf, buf + FL_BLOCK);
+                else for (k = lo; k < hi; k++) out[k] = NAN;
+                done++;
             }
+            if (omp_get_thread_num() == 0) {
+                mine = omp_get_wtime() - m0;
+                mine_n = done;
+            }
+            free(buf);
         }
+        fl_judge(omp_get_wtime() - t0, mine, mine_n, grains);
         return;
     }
 #endif
@@ -134,25 +188,28 @@ ptrdiff_t fl_eval_points(const fl_program *P, const double *t, double *out, ptrd
     for (i = 0; i < n; i++)
         if (!(t[i] >= 0.0 && t[i] <= FL_MAX_STEP)) return i;
 #ifdef _OPENMP
-    if (n >= FL_PARALLEL_MIN && omp_get_max_threads() > 1) {
-        #pragma omp parallel
+    if (fl_use_threads(n)) {
+        const ptrdiff_t grain = (ptrdiff_t)FL_GRAIN * FL_BLOCK;
+        ptrdiff_t grains = (n + grain - 1) / grain, mine_n = 0;
+        double t0 = omp_get_wtime(), mine = 0.0;
+        #pragma omp parallel num_threads(fl_threads)
         {
-            int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            ptrdiff_t nblocks = (n + FL_BLOCK - 1) / FL_BLOCK;
-            ptrdiff_t per = (nblocks + nt - 1) / nt;
-            ptrdiff_t lo = (ptrdiff_t)id * per * FL_BLOCK, hi = lo + per * FL_BLOCK, k;
-            double *tb;
-            if (hi > n) hi = n;
-            if (lo < hi) {
-                tb = (double *)malloc(len * sizeof(double));
-                if (tb) {
-                    fn(P, t + lo, out + lo, hi - lo, tb);
-                    free(tb);
-                } else {
-                    for (k = lo; k < hi; k++) out[k] = NAN;
-                }
+            double *tb = (double *)malloc(len * sizeof(double)), m0 = omp_get_wtime();
+            ptrdiff_t g, k, done = 0;
+            #pragma omp for schedule(dynamic, 1) nowait
+            for (g = 0; g < grains; g++) {
+                ptrdiff_t lo = g * grain, hi = lo + grain < n ? lo + grain : n;
+                if (tb) fn(P, t + lo, out + lo, hi - lo, tb);
+                else for (k = lo; k < hi; k++) out[k] = NAN;
+                done++;
             }
+            if (omp_get_thread_num() == 0) {
+                mine = omp_get_wtime() - m0;
+                mine_n = done;
+            }
+            free(tb);
         }
+        fl_judge(omp_get_wtime() - t0, mine, mine_n, grains);
         return -1;
     }
 #endif

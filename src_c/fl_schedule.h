@@ -57,5 +57,10 @@ double fl_eval_scalar(const fl_program *P, double t);
 double fl_eval_node_scalar(const fl_program *P, int node, double t);
 
 int fl_openmp(void);
+/* threads for the parallel paths (from fastlr/_threads.py; 1 = serial) */
+void fl_schedule_set_threads(int n);
+int fl_schedule_get_threads(void);
+/* large calls left to run serially because threads lately lost to one thread */
+int fl_schedule_backoff(void);
 
 #endif

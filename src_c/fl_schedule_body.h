@@ -60,7 +60,8 @@ static double FL_SUF(cycle_start)(double c, double m, double k)
 }
 
 /* The SGDR cycle of step t when m != 1: the largest i with S(i) <= t, found exactly as
- * restart_cycle() in fastlr/reference/schedules.py (doubling, then bisection). */
+ * restart_cycle() in fastlr/reference/schedules.py (doubling, then bisection; both
+ * loops bounded: at most 62 doublings and about 63 halvings). */
 static void FL_SUF(restart_cycle)(const double *p, double t, double *i, double *start,
                                   double *next, double *length)
 {
@@ -71,6 +72,7 @@ static void FL_SUF(restart_cycle)(const double *p, double t, double *i, double *
     }
     while (hi - lo > 1.0) {
         double mid = floor((lo + hi) / 2.0);
+        if (!(lo < mid && mid < hi)) break;   /* past 2^53 cycles: no float in between */
         if (FL_SUF(cycle_start)(c, m, mid) <= t) lo = mid; else hi = mid;
     }
     *i = lo;
@@ -261,8 +263,11 @@ static void FL_SUF(warmup)(const fl_program *P, const fl_node *nd, const double 
     case 0:
         for (i = 0; i < n; i++) out[i] = start + (peak - start) * (t[i] / W);
         break;
-    case 1:
-        for (i = 0; i < n; i++) out[i] = start * pow(peak / start, t[i] / W);
+    case 1:   /* start * (peak/start)^x without the ratio, which can overflow */
+        for (i = 0; i < n; i++) {
+            double x = t[i] / W;
+            out[i] = pow(start, 1.0 - x) * pow(peak, x);
+        }
         break;
     default:
         for (i = 0; i < n; i++)

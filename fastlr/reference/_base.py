@@ -26,6 +26,8 @@ class Schedule:
     """
 
     _fields: tuple = ()
+    #: nodes on the longest path from this schedule to a leaf (at most ``MAX_DEPTH``)
+    _depth: int = 1
     #: where a field is stored when its name is taken (``values`` is the method)
     _field_attrs: dict = {}
     #: the namespace (module) whose classes configs, ``*`` and helpers build
@@ -39,8 +41,23 @@ class Schedule:
         raise AttributeError(f"{type(self).__name__} is immutable; build a new schedule instead")
 
     def _set(self, **fields):
+        # a field holding schedules (or a tuple of them) makes this a composite: bound its
+        # depth here, for every composite alike, before anything walks the tree
+        depth = self._depth
+        for name, value in fields.items():
+            kids = value if isinstance(value, tuple) else (value,)
+            for kid in kids:
+                if isinstance(kid, Schedule) and kid._depth + 1 > depth:
+                    depth = kid._depth + 1
+                    if depth > v.MAX_DEPTH:
+                        raise ValueError(
+                            f"{name} is a schedule tree {kid._depth} levels deep: "
+                            f"{type(self).__name__} around it would make {depth}, past the "
+                            f"limit of {v.MAX_DEPTH} (fastlr._validate.MAX_DEPTH)")
         for name, value in fields.items():
             object.__setattr__(self, name, value)
+        if depth != self._depth:
+            object.__setattr__(self, "_depth", depth)
 
     # -- evaluation (reference: one Python call of _value per step) --------------------
     def __call__(self, t):
@@ -50,8 +67,12 @@ class Schedule:
         return self._eval_array(x)
 
     def values(self, n):
-        """``[s(0), s(1), ..., s(n-1)]`` as a float64 array."""
-        n = v.step_count("n", n)
+        """``[s(0), s(1), ..., s(n-1)]`` as a float64 array.
+
+        ``n`` is an int (any int type, not a bool) in ``[0, 2**40]``
+        (``fastlr._validate.MAX_VALUES``).
+        """
+        n = v.step_count("n", n, high=v.MAX_VALUES)
         return self._eval_array(np.arange(n, dtype=np.float64))
 
     def _eval_array(self, steps):

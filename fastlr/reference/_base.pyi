@@ -18,6 +18,7 @@ class Schedule:
     _fields: ClassVar[tuple[str, ...]]
     _field_attrs: ClassVar[dict[str, str]]
     _backend: ClassVar[ModuleType | None]
+    _depth: int
 
     def __setattr__(self, name: str, value: object) -> NoReturn: ...
     def __delattr__(self, name: str) -> NoReturn: ...

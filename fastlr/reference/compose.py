@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 
 from .. import _validate as v
 from ._base import Schedule
@@ -12,7 +13,7 @@ __all__ = ["Warmup", "Sequence", "Scaled", "Lambda", "warmup_cosine", "warmup_li
 
 def _schedule(name, value):
     if not isinstance(value, Schedule):
-        raise TypeError(f"{name} must be a fastlr schedule, got {value!r} "
+        raise TypeError(f"{name} must be a fastlr schedule, got {v.show(value)} "
                         f"({type(value).__name__})")
     return value
 
@@ -25,7 +26,9 @@ class Warmup(Schedule):
 
     For ``t < W`` (``W = warmup_steps``) the value rises from ``start_lr`` to
     ``peak = schedule(0)``: ``'linear'`` ``start + (peak - start) * t/W``,
-    ``'exponential'`` ``start * (peak/start) ** (t/W)`` (needs ``start_lr > 0``) or
+    ``'exponential'`` ``start * (peak/start) ** (t/W)``, computed as
+    ``start ** (1 - t/W) * peak ** (t/W)`` so that it stays finite when ``peak/start``
+    would overflow (a tiny ``start_lr``) or underflow (needs ``start_lr > 0``) or
     ``'cosine'`` ``start + (peak - start) * (1 - cos(pi t/W)) / 2``. From ``W`` on it is
     ``schedule(t - W)``: the wrapped schedule starts its own clock after the warmup.
     """
@@ -51,7 +54,9 @@ class Warmup(Schedule):
         if self.mode == "linear":
             return start + (peak - start) * x
         if self.mode == "exponential":
-            return start * _pow(peak / start, x)
+            # both factors lie between 1 and their base, and the product between start
+            # and peak, so nothing overflows (peak / start can, for a subnormal start)
+            return _pow(start, 1.0 - x) * _pow(peak, x)
         return start + (peak - start) * (0.5 * (1.0 - _cospi(x)))
 
     def _spec(self):
@@ -68,14 +73,14 @@ class Sequence(Schedule):
 
     def __init__(self, schedules, boundaries):
         if isinstance(schedules, Schedule) or not hasattr(schedules, "__iter__"):
-            raise TypeError(f"schedules must be a list of schedules, got {schedules!r}")
+            raise TypeError(f"schedules must be a list of schedules, got {v.show(schedules)}")
         items = tuple(_schedule(f"schedules[{i}]", s) for i, s in enumerate(schedules))
         if not items:
             raise ValueError("schedules must not be empty, got []")
-        b = v.sorted_reals("boundaries", boundaries, strict=False, low=0.0)
+        b = v.sorted_reals("boundaries", boundaries, strict=False, low=0.0, high=v.MAX_STEP)
         if len(b) != len(items) - 1:
             raise ValueError(f"boundaries must have len(schedules) - 1 = {len(items) - 1} "
-                             f"elements, got {list(b)!r}")
+                             f"elements, got {v.show(list(b))}")
         self._set(schedules=items, boundaries=b)
 
     def _value(self, t):
@@ -114,11 +119,11 @@ class Lambda(Schedule):
 
     def __init__(self, fn):
         if not callable(fn):
-            raise TypeError(f"fn must be callable, got {fn!r} ({type(fn).__name__})")
+            raise TypeError(f"fn must be callable, got {v.show(fn)} ({type(fn).__name__})")
         self._set(fn=fn)
 
     def _value(self, t):
-        return float(self.fn(t))
+        return _lambda_value(self.fn, t, self.fn(t))
 
     def _spec(self):
         return None  # not compilable
@@ -126,6 +131,27 @@ class Lambda(Schedule):
     def to_config(self):
         raise TypeError("Lambda wraps a Python callable and has no config; "
                         "use a built-in schedule or pickle it instead")
+
+
+def _lambda_value(fn, t, value):
+    """``value`` (what ``fn(t)`` returned) as a finite float, or a clear error naming both:
+    a lr must be a finite real number (not a bool, str, None, NaN, inf, or an int past
+    float range)."""
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        raise TypeError(f"Lambda fn {v.show(fn)} returned {v.show(value)} "
+                        f"({type(value).__name__}) at step {t!r}; it must return a real number")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    except (TypeError, ValueError):
+        raise TypeError(f"Lambda fn {v.show(fn)} returned {v.show(value)} "
+                        f"({type(value).__name__}) at step {t!r}; it must return a real number"
+                        ) from None
+    if not math.isfinite(x):
+        raise ValueError(f"Lambda fn {v.show(fn)} returned {v.show(value)} at step {t!r}; "
+                         f"it must return a finite number")
+    return x
 
 
 def _warmup_then(backend, peak_lr, warmup_steps, total_steps, final_lr, make):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 
 from .. import _validate as v
 from ._base import Schedule
@@ -73,12 +74,12 @@ class ReduceOnPlateau:
     def update(self, metric, step=None):
         """Record ``metric`` (NaN counts as no improvement) and return the new lr."""
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
-            raise TypeError(f"metric must be a real number, got {metric!r} "
+            raise TypeError(f"metric must be a real number, got {v.show(metric)} "
                             f"({type(metric).__name__})")
         metric = float(metric)
         t = self.num_updates + 1.0 if step is None else v.scalar_step(step)
         if t is None:
-            raise TypeError(f"step must be an int or float, got {step!r}")
+            raise TypeError(f"step must be an int or float, got {v.show(step)}")
         self.num_updates += 1
         self.t = t
         if self._better(metric):
@@ -106,11 +107,29 @@ class ReduceOnPlateau:
         return {k: getattr(self, k) for k in self._STATE}
 
     def load_state_dict(self, state):
+        """Restore :meth:`state_dict` output. The whole dict is checked first (a missing
+        or unknown key, or a value of the wrong type or range, is an error naming it), so
+        a failed load changes nothing."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict from state_dict(), got {v.show(state)} "
+                            f"({type(state).__name__})")
         missing = [k for k in self._STATE if k not in state]
         if missing:
             raise ValueError(f"state is missing {missing}")
+        unknown = [k for k in state if k not in self._STATE]
+        if unknown:
+            raise ValueError(f"state has unknown keys {v.show(unknown)}; expected "
+                             f"{list(self._STATE)}")
+        checked = {
+            "scale": float(v.real("state['scale']", state["scale"], low=0.0)),
+            "best": _best(state["best"]),
+            "num_bad_updates": _count("state['num_bad_updates']", state["num_bad_updates"]),
+            "cooldown_counter": _count("state['cooldown_counter']", state["cooldown_counter"]),
+            "num_updates": _count("state['num_updates']", state["num_updates"]),
+            "t": _step("state['t']", state["t"]),
+        }
         for k in self._STATE:
-            setattr(self, k, state[k])
+            setattr(self, k, checked[k])
 
     def __repr__(self):
         return (f"ReduceOnPlateau(lr={self.base!r}, mode={self.mode!r}, factor={self.factor!r}, "
@@ -119,7 +138,33 @@ class ReduceOnPlateau:
 
 def _count(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+        raise TypeError(f"{name} must be an int, got {v.show(value)} ({type(value).__name__})")
     if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+        raise ValueError(f"{name} must be >= 0, got {v.show(value)}")
     return int(value)
+
+
+def _best(value):
+    """The best metric so far: a float, +-inf before the first update, never NaN (a NaN
+    metric never improves, so it is never stored)."""
+    name = "state['best']"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {v.show(value)} "
+                        f"({type(value).__name__})")
+    try:
+        x = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a float, got {v.show(value)}") from None
+    if math.isnan(x):
+        raise ValueError(f"{name} must not be NaN, got {x!r}")
+    return x
+
+
+def _step(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a step (int or float), got {v.show(value)} "
+                        f"({type(value).__name__})")
+    try:
+        return v.scalar_step(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a step in [0, 2**53], got {v.show(value)}") from None

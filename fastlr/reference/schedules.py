@@ -110,7 +110,8 @@ class MultiStep(Schedule):
 
     def __init__(self, lr, milestones, gamma=0.1):
         self._set(lr=_lr("lr", lr),
-                  milestones=v.sorted_reals("milestones", milestones, strict=False, low=0.0),
+                  milestones=v.sorted_reals("milestones", milestones, strict=False, low=0.0,
+                                            high=v.MAX_STEP),
                   gamma=_decay("gamma", gamma))
 
     def _value(self, t):
@@ -205,8 +206,10 @@ def restart_cycle(t, cycle_steps, cycle_mult):
     with ``i = floor(t / c)``). The answer is the largest ``i`` with ``S(i) <= t``,
     found by doubling and bisection on exact comparisons with ``S``, not from a float
     log: so a restart step (e.g. ``c=1, m=10, t=111``) always starts its cycle, where
-    torch's log puts it at the end of the one before. ``S`` reaches inf within 2**62
-    cycles for any ``m > 1``, so the search always ends.
+    torch's log puts it at the end of the one before. The doubling stops at 2**62, and
+    the bisection stops when the midpoint no longer lies strictly between its ends
+    (past 2**53 cycles floats cannot split the interval), so the search takes at most
+    about 125 steps for any ``m >= 1`` and ``t``.
     """
     c, m = cycle_steps, cycle_mult
     if m == 1.0:
@@ -221,6 +224,8 @@ def restart_cycle(t, cycle_steps, cycle_mult):
         lo, hi = hi, 2.0 * hi
     while hi - lo > 1.0:
         mid = _floor((lo + hi) / 2.0)
+        if not lo < mid < hi:    # cycle numbers past 2**53: no float between lo and hi
+            break
         if start(mid) <= t:
             lo = mid
         else:
@@ -498,9 +503,9 @@ class PiecewiseConstant(Schedule):
     _field_attrs = {"values": "piece_values"}  # ``values`` is the method values(n)
 
     def __init__(self, boundaries, values):
-        b = v.sorted_reals("boundaries", boundaries, strict=True, low=0.0)
+        b = v.sorted_reals("boundaries", boundaries, strict=True, low=0.0, high=v.MAX_STEP)
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-            raise TypeError(f"values must be a sequence of numbers, got {values!r}")
+            raise TypeError(f"values must be a sequence of numbers, got {v.show(values)}")
         vals = tuple(_lr(f"values[{i}]", x) for i, x in enumerate(values))
         if len(vals) != len(b) + 1:
             raise ValueError(f"values must have len(boundaries) + 1 = {len(b) + 1} elements, "
@@ -520,9 +525,9 @@ class PiecewiseLinear(Schedule):
     _fields = ("steps", "lrs")
 
     def __init__(self, steps, lrs):
-        s = v.sorted_reals("steps", steps, strict=True, low=0.0, min_len=1)
+        s = v.sorted_reals("steps", steps, strict=True, low=0.0, high=v.MAX_STEP, min_len=1)
         if isinstance(lrs, (str, bytes)) or not hasattr(lrs, "__iter__"):
-            raise TypeError(f"lrs must be a sequence of numbers, got {lrs!r}")
+            raise TypeError(f"lrs must be a sequence of numbers, got {v.show(lrs)}")
         vals = tuple(_lr(f"lrs[{i}]", x) for i, x in enumerate(lrs))
         if len(vals) != len(s):
             raise ValueError(f"lrs must have as many elements as steps ({len(s)}), got {len(vals)}")
