@@ -127,7 +127,7 @@ BAD = [
     (lambda fl: fl.Sequence([fl.Constant(1)] * 3, [5, 3]), ValueError, r"boundaries must be sorted"),
     (lambda fl: fl.Scaled(fl.Constant(1), -2), ValueError, r"factor must be >= 0.0, got -2"),
     (lambda fl: fl.Lambda(3), TypeError, r"fn must be callable, got 3"),
-    (lambda fl: fl.warmup_cosine(1.0, 10, 10), ValueError, r"total_steps must be > warmup_steps"),
+    (lambda fl: fl.warmup_cosine(1.0, 11, 10), ValueError, r"total_steps must be >= warmup_steps"),
     (lambda fl: fl.ReduceOnPlateau(1.0, factor=1.0), ValueError, r"factor must be < 1.0"),
     (lambda fl: fl.ReduceOnPlateau(1.0, patience=-1), ValueError, r"patience must be >= 0"),
     (lambda fl: fl.ReduceOnPlateau(1.0, mode="up"), ValueError, r"mode must be one of"),

@@ -159,20 +159,31 @@ class Lambda(Schedule):
 
 
 def _warmup_then(backend, peak_lr, warmup_steps, total_steps, final_lr, make):
-    """``Warmup(make(peak, decay_steps, final), warmup_steps)`` with checked arguments."""
+    """``Warmup(make(peak, decay_steps, final), warmup_steps)`` with checked arguments.
+
+    ``warmup_steps == total_steps`` (which transformers accepts) is all warmup: the
+    line to ``peak_lr``, then ``final_lr`` from ``total_steps`` on (the decay has no
+    steps left, so its final value is held).
+    """
     peak = v.real("peak_lr", peak_lr, low=0.0)
     final = v.real("final_lr", final_lr, low=0.0)
     w = v.length("warmup_steps", warmup_steps, zero=True)
     total = v.length("total_steps", total_steps)
-    if not total > w:
-        raise ValueError(f"total_steps must be > warmup_steps ({w!r}), got {total!r}")
+    if not total >= w:
+        raise ValueError(f"total_steps must be >= warmup_steps ({w!r}), got {total!r}")
+    if total == w:
+        # on the global clock the warmup rises to peak = schedule(0), then final from w on
+        return backend.Warmup(backend.PiecewiseConstant([w], [peak, final]), w, start_lr=0.0,
+                              clock="global")
     return backend.Warmup(make(peak, total - w, final), w, start_lr=0.0)
 
 
 def warmup_cosine(peak_lr, warmup_steps, total_steps, final_lr=0.0, *, _backend=None):
     """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then cosine down to
     ``final_lr`` at ``total_steps`` (which counts the warmup), as transformers'
-    ``get_cosine_schedule_with_warmup``. The value at ``t=0`` is 0."""
+    ``get_cosine_schedule_with_warmup``. The value at ``t=0`` is 0. With
+    ``warmup_steps == total_steps`` it is transformers' all-warmup run for
+    ``t < total_steps`` and ``final_lr`` after (transformers' cosine alternates 1, 0)."""
     return _warmup_then(_backend, peak_lr, warmup_steps, total_steps, final_lr,
                         _backend.Cosine)
 
@@ -180,7 +191,9 @@ def warmup_cosine(peak_lr, warmup_steps, total_steps, final_lr=0.0, *, _backend=
 def warmup_linear(peak_lr, warmup_steps, total_steps, final_lr=0.0, *, _backend=None):
     """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then linear down to
     ``final_lr`` at ``total_steps`` (which counts the warmup), as transformers'
-    ``get_linear_schedule_with_warmup``. The value at ``t=0`` is 0."""
+    ``get_linear_schedule_with_warmup``. The value at ``t=0`` is 0. With
+    ``warmup_steps == total_steps`` it is transformers' all-warmup run for
+    ``t < total_steps`` and ``final_lr`` after."""
     return _warmup_then(_backend, peak_lr, warmup_steps, total_steps, final_lr,
                         lambda peak, n, final: _backend.Linear(peak, final, n))
 
