@@ -148,10 +148,18 @@ class WarmupStableDecay(CompiledSchedule, _rs.WarmupStableDecay):
     stable_steps: float
     decay_steps: float
     final_lr: float
-    decay: Literal["linear", "cosine", "1-sqrt"]
+    decay: Literal["linear", "cosine", "1-sqrt", "power", "exp"]
+    stable: Literal["constant", "rsqrt", "power"]
+    stable_timescale: float | None
+    stable_power: float
+    decay_power: float
+    decay_ratio: float
     def __init__(self, lr: float, warmup_steps: float, stable_steps: float,
                  decay_steps: float, final_lr: float = 0.0,
-                 decay: Literal["linear", "cosine", "1-sqrt"] = "linear") -> None: ...
+                 decay: Literal["linear", "cosine", "1-sqrt", "power", "exp"] = "linear",
+                 stable: Literal["constant", "rsqrt", "power"] = "constant",
+                 stable_timescale: float | None = None, stable_power: float = 0.5,
+                 decay_power: float = 0.5, decay_ratio: float = 0.1) -> None: ...
 
 class PiecewiseConstant(CompiledSchedule, _rs.PiecewiseConstant):
     boundaries: tuple[float, ...]

@@ -117,6 +117,42 @@ static void FL_SUF(restarts)(const double *p, int flag, const double *t, double 
     }
 }
 
+/* WarmupStableDecay with timm's options: flag = decay | stable << 3 (the Python order of
+ * _WSD_DECAY and _WSD_STABLE), p = lr, W, S, D, final, tau, stable power, decay param */
+static void FL_SUF(wsd_timm)(const double *p, int flag, const double *t, double *out,
+                             ptrdiff_t n)
+{
+    double lr = p[0], W = p[1], stable_end = p[1] + p[2], D = p[3], fin = p[4];
+    double tau = p[5], sp = p[6], dp = p[7], decay_end = stable_end + D;
+    int dk = flag & 7, sk = flag >> 3;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        double x = t[i], top, q, f;
+        if (x < W) {
+            out[i] = lr * (x / W);
+            continue;
+        }
+        top = sk == 0 ? lr : fl_max(lr * pow(1.0 + (x - W) / tau, -sp), fin);
+        if (x < stable_end) {
+            out[i] = top;
+            continue;
+        }
+        if (x >= decay_end) {
+            out[i] = fin;
+            continue;
+        }
+        q = (x - stable_end) / D;
+        switch (dk) {
+        case 0: f = 1.0 - q; break;
+        case 1: f = 0.5 * (1.0 + fl_cospi01(q)); break;
+        case 2: f = 1.0 - sqrt(q); break;
+        case 3: f = 1.0 - pow(q, dp); break;
+        default: f = (pow(dp, q) - dp) / (1.0 - dp);
+        }
+        out[i] = fin + (top - fin) * f;
+    }
+}
+
 static void FL_SUF(leaf)(const fl_node *nd, const double *restrict t, double *restrict out,
                          ptrdiff_t n)
 {
@@ -226,6 +262,10 @@ static void FL_SUF(leaf)(const fl_node *nd, const double *restrict t, double *re
     case FL_WSD: {
         double lr = p[0], W = p[1], stable_end = p[1] + p[2], D = p[3], fin = p[4];
         double decay_end = stable_end + D;
+        if (nd->flag > 2) {             /* timm's decays and decaying stable phases */
+            FL_SUF(wsd_timm)(p, nd->flag, t, out, n);
+            break;
+        }
         /* one loop per decay shape, so that each one vectorises */
 #define FL_WSD_LOOP(F)                                                           \
         for (i = 0; i < n; i++) {                                                \

@@ -226,6 +226,44 @@ def test_tanh_known_values(fl):
         fl.Tanh(1.0, 10, lb=3.0, ub=3.0)
 
 
+WSD_TS = [0, 5, 10, 20, 30, 35, 40, 45, 49, 50, 55]
+
+
+@pytest.mark.parametrize("stable, kw, expected", [
+    ("constant", {}, [0, .5, 1, 1, 1, 1, 1, .505, .109, .01, .01]),
+    ("rsqrt", {}, [0, .5, 1, .707107, .57735, .534522, .5, .240702, .054175, .01, .01]),
+    ("power", {"stable_power": 1.0},
+     [0, .5, 1, .5, .333333, .285714, .25, .116111, .029408, .01, .01]),
+])
+def test_wsd_stable_phases_known_values(fl, stable, kw, expected):
+    # timm WSDLRScheduler(t_initial=40, decay_t=10, warmup_t=10, lr_min=.01, 'linear')
+    s = fl.WarmupStableDecay(1.0, 10, 30, 10, 0.01, "linear", stable=stable, **kw)
+    close(both_paths(s, WSD_TS), expected, rtol=0, atol=5e-7)
+
+
+@pytest.mark.parametrize("decay, kw, expected", [
+    ("linear", {}, [1, .8, .5, .2, .1, 0, 0]),
+    ("1-sqrt", {}, [1, .552786, .292893, .105573, .051317, 0, 0]),
+    ("cosine", {}, [1, .904508, .5, .095492, .024472, 0, 0]),
+    ("power", {"decay_power": 2.0}, [1, .96, .75, .36, .19, 0, 0]),
+    ("exp", {"decay_ratio": 0.1}, [1, .589953, .240253, .064988, .028769, 0, 0]),
+])
+def test_wsd_decays_known_values(fl, decay, kw, expected):
+    s = fl.WarmupStableDecay(1.0, 10, 30, 10, 0.0, decay, **kw)
+    close(both_paths(s, [40, 42, 45, 48, 49, 50, 60]), expected, rtol=0, atol=5e-7)
+
+
+def test_wsd_stable_timescale_rules(fl):
+    with pytest.raises(ValueError, match="stable_timescale is required"):
+        fl.WarmupStableDecay(1.0, 0, 10, 10, stable="rsqrt")
+    s = fl.WarmupStableDecay(1.0, 0, 10, 10, stable="rsqrt", stable_timescale=4)
+    assert s(8) == pytest.approx(3 ** -0.5, rel=REL)            # (1 + s/tau)**-0.5, s = t
+    assert s(12) == pytest.approx(0.8 * 4 ** -0.5, rel=REL)     # decays from the top at t
+    # the stable value is clamped at final_lr from below
+    low = fl.WarmupStableDecay(1.0, 1, 10 ** 6, 10, 0.1, stable="rsqrt")
+    assert low(10 ** 5) == 0.1
+
+
 def test_noise_is_a_pure_function_of_seed_and_step(fl):
     base = fl.Cosine(1.0, 100)
     s = fl.Noise(base, 10, 20, seed=7)
@@ -597,6 +635,21 @@ def test_timm_tanh(fl, prefix):
 
 
 @needs_torch
+@pytest.mark.parametrize("stable_fn, stable_kw", [("constant", {}), ("rsqrt", {}),
+                                                  ("power", {"stable_power": 0.7})])
+@pytest.mark.parametrize("decay_fn, decay_kw", [("linear", {}), ("1-sqrt", {}), ("cosine", {}),
+                                                ("power", {"decay_power": 2.0}),
+                                                ("exp", {"decay_ratio": 0.2})])
+def test_timm_wsd(fl, stable_fn, stable_kw, decay_fn, decay_kw):
+    mod = _timm_scheduler("wsd_lr")
+    timm_kw = {**stable_kw, **decay_kw}
+    expected = timm_lrs(lambda o: mod.WSDLRScheduler(
+        o, 40, 15, lr_min=0.02, stable_fn=stable_fn, decay_fn=decay_fn, warmup_t=10,
+        **timm_kw), 70)
+    s = fl.WarmupStableDecay(1.0, 10, 25, 15, 0.02, decay_fn, stable=stable_fn, **timm_kw)
+    close(s.values(70), expected)
+
+
 def test_timm_noise_distribution(fl):
     # timm's noise (torch's generator seeded with seed + t) and fastlr's hash noise: two
     # samples of one truncated normal

@@ -514,7 +514,8 @@ class OneCycleMomentum(_Phases):
         return (hi, lo, hi, hi) if self.three_phase else (hi, lo, hi)
 
 
-_WSD_DECAY = ("linear", "cosine", "1-sqrt")
+_WSD_DECAY = ("linear", "cosine", "1-sqrt", "power", "exp")
+_WSD_STABLE = ("constant", "rsqrt", "power")
 
 
 class WarmupStableDecay(Schedule):
@@ -522,16 +523,49 @@ class WarmupStableDecay(Schedule):
     ``stable_steps`` more, then over ``decay_steps`` from ``lr`` to ``final_lr``
     (``decay``: ``'linear'`` ``1-p``, ``'cosine'`` ``(1+cos(pi p))/2`` or ``'1-sqrt'``
     ``1-sqrt(p)``), then ``final_lr``.
+
+    timm's ``WSDLRScheduler`` adds decays ``'power'`` ``1 - p**decay_power`` and
+    ``'exp'`` ``(r**p - r) / (1 - r)`` with ``r = decay_ratio``, and stable phases that
+    keep decaying: ``stable='rsqrt'`` ``lr * (1 + s/tau) ** -0.5`` or ``'power'``
+    ``lr * (1 + s/tau) ** -stable_power``, with ``s = t - W`` and ``tau =
+    stable_timescale`` (default ``W``), clamped at ``final_lr`` from below. The decay
+    then starts from that decaying value, step by step: ``final_lr + (top(t) -
+    final_lr) * f(p)`` (Big Vision's form).
     """
 
-    _fields = ("lr", "warmup_steps", "stable_steps", "decay_steps", "final_lr", "decay")
+    _fields = ("lr", "warmup_steps", "stable_steps", "decay_steps", "final_lr", "decay",
+               "stable", "stable_timescale", "stable_power", "decay_power", "decay_ratio")
 
     def __init__(self, lr, warmup_steps, stable_steps, decay_steps, final_lr=0.0,
-                 decay="linear"):
+                 decay="linear", stable="constant", stable_timescale=None, stable_power=0.5,
+                 decay_power=0.5, decay_ratio=0.1):
         self._set(lr=_lr("lr", lr), warmup_steps=_length("warmup_steps", warmup_steps, zero=True),
                   stable_steps=_length("stable_steps", stable_steps, zero=True),
                   decay_steps=_length("decay_steps", decay_steps, zero=True),
-                  final_lr=_lr("final_lr", final_lr), decay=v.choice("decay", decay, _WSD_DECAY))
+                  final_lr=_lr("final_lr", final_lr), decay=v.choice("decay", decay, _WSD_DECAY),
+                  stable=v.choice("stable", stable, _WSD_STABLE),
+                  stable_timescale=_length("stable_timescale", stable_timescale, optional=True),
+                  stable_power=v.real("stable_power", stable_power, low=0.0, low_open=True,
+                                      high=64.0),
+                  decay_power=v.real("decay_power", decay_power, low=0.0, low_open=True,
+                                     high=64.0),
+                  decay_ratio=v.real("decay_ratio", decay_ratio, low=0.0, low_open=True,
+                                     high=1.0, high_open=True))
+        if self.stable != "constant" and self._tau == 0:
+            raise ValueError(f"stable_timescale is required when stable={self.stable!r} and "
+                             f"warmup_steps is 0, got stable_timescale=None")
+
+    @property
+    def _tau(self):
+        return self.warmup_steps if self.stable_timescale is None else self.stable_timescale
+
+    def _top(self, t):
+        """The stable phase's value at ``t`` (where the decay starts from)."""
+        if self.stable == "constant":
+            return float(self.lr)
+        power = 0.5 if self.stable == "rsqrt" else self.stable_power
+        value = self.lr * _pow(1.0 + (t - self.warmup_steps) / self._tau, -power)
+        return max(value, float(self.final_lr))
 
     def _value(self, t):
         w = float(self.warmup_steps)
@@ -539,7 +573,7 @@ class WarmupStableDecay(Schedule):
         if t < w:
             return self.lr * (t / w)
         if t < stable_end:
-            return float(self.lr)
+            return self._top(t)
         if t >= stable_end + self.decay_steps:
             return float(self.final_lr)
         p = (t - stable_end) / self.decay_steps
@@ -547,14 +581,21 @@ class WarmupStableDecay(Schedule):
             f = 1.0 - p
         elif self.decay == "cosine":
             f = 0.5 * (1.0 + _cospi(p))
-        else:
+        elif self.decay == "1-sqrt":
             f = 1.0 - math.sqrt(p)
-        return self.final_lr + (self.lr - self.final_lr) * f
+        elif self.decay == "power":
+            f = 1.0 - _pow(p, self.decay_power)
+        else:
+            r = self.decay_ratio
+            f = (_pow(r, p) - r) / (1.0 - r)
+        return self.final_lr + (self._top(t) - self.final_lr) * f
 
     def _spec(self):
-        return ("wsd", _WSD_DECAY.index(self.decay),
+        decay_param = self.decay_ratio if self.decay == "exp" else self.decay_power
+        stable_power = 0.5 if self.stable == "rsqrt" else self.stable_power
+        return ("wsd", _WSD_DECAY.index(self.decay) | (_WSD_STABLE.index(self.stable) << 3),
                 (self.lr, self.warmup_steps, self.stable_steps, self.decay_steps,
-                 self.final_lr), (), ())
+                 self.final_lr, self._tau, stable_power, decay_param), (), ())
 
 
 class PiecewiseConstant(Schedule):
