@@ -540,6 +540,32 @@ def test_transformers_polynomial_with_warmup(fl):
     close(s.values(130), expected)
 
 
+def test_transformers_constant_with_warmup(fl):
+    expected = hf_lrs(lambda m, o: m.get_constant_schedule_with_warmup(o, 7), 30, lr=0.1)
+    close(fl.Warmup(fl.Constant(0.1), 7).values(30), expected)
+
+
+@pytest.mark.parametrize("kw", [dict(min_lr=0.01), dict(min_lr_rate=0.2, num_cycles=1.0)])
+def test_transformers_cosine_with_min_lr(fl, kw):
+    n = 100
+    expected = hf_lrs(lambda m, o: m.get_cosine_with_min_lr_schedule_with_warmup(
+        o, 10, n, **kw), n, lr=0.1)
+    floor = kw.get("min_lr", 0.1 * kw.get("min_lr_rate", 0.0))
+    s = fl.Warmup(fl.Cosine(0.1, n - 10, floor, num_cycles=kw.get("num_cycles", 0.5)), 10)
+    close(s.values(n), expected)
+
+
+@pytest.mark.parametrize("rate", [None, 0.05])
+def test_transformers_cosine_warmup_with_min_lr(fl, rate):
+    # the (t+1)/W warmup and a cosine clock one step ahead: a Sequence switching at W - 1
+    n, w = 110, 10
+    expected = hf_lrs(lambda m, o: m.get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
+        o, w, n, min_lr=1e-3, warmup_lr_rate=rate), n, lr=0.1)
+    start = 0.1 / w if rate is None else 0.1 * rate
+    s = fl.Sequence([fl.Linear(start, 0.1, w - 1), fl.Cosine(0.1, n - w, 1e-3)], [w - 1])
+    close(s.values(n), expected)
+
+
 # ---- timm, live ---------------------------------------------------------------------------
 
 
@@ -650,6 +676,18 @@ def test_timm_wsd(fl, stable_fn, stable_kw, decay_fn, decay_kw):
     close(s.values(70), expected)
 
 
+def test_timm_step_and_multistep(fl):
+    mod = _timm_scheduler("step_lr")
+    expected = timm_lrs(lambda o: mod.StepLRScheduler(o, 7, 0.5, warmup_t=3,
+                                                      warmup_lr_init=0.1), 40)
+    close(fl.Warmup(fl.Step(1.0, 7, 0.5), 3, 0.1).values(40), expected)
+    mod = _timm_scheduler("multistep_lr")
+    # timm applies milestone m at t == m - 1 (after the prefix warmup)
+    expected = timm_lrs(lambda o: mod.MultiStepLRScheduler(o, [10, 20], 0.3, warmup_t=3,
+                                                           warmup_lr_init=0.1), 40)
+    close(fl.Warmup(fl.MultiStep(1.0, [9, 19], 0.3), 3, 0.1).values(40), expected)
+
+
 def test_timm_noise_distribution(fl):
     # timm's noise (torch's generator seeded with seed + t) and fastlr's hash noise: two
     # samples of one truncated normal
@@ -704,6 +742,43 @@ def test_keras_cosine_decay_restarts(fl, t_mul, m_mul, alpha):
 
 
 @needs_torch
+def test_keras_misplaced_restart(fl):
+    # keras finds the cycle from a float32 log: with t_mul=2 the restart at T0*(2**15 - 1)
+    # lands at the end of the cycle before (0.0); fastlr returns the restart's peak
+    ks = _keras_schedules()
+    t = 10 * (2 ** 15 - 1)
+    assert float(ks.CosineDecayRestarts(1.0, 10, t_mul=2.0)(t)) < 1e-6
+    assert fl.CosineRestarts(1.0, 10, 2.0)(t) == 1.0
+
+
+def test_keras_cosine_decay_with_warmup(fl):
+    ks = _keras_schedules()
+    k = ks.CosineDecay(0.01, 90, alpha=0.1, warmup_target=1.0, warmup_steps=10)
+    ts = np.arange(130)
+    close(fl.Warmup(fl.Cosine(1.0, 90, 0.1), 10, 0.01)(ts), [float(k(int(t))) for t in ts],
+          **F32)
+
+
+def test_keras_piecewise_constant_switches_after_the_boundary(fl):
+    ks = _keras_schedules()
+    k = ks.PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1])
+    ts = np.arange(30)
+    close(fl.PiecewiseConstant([11, 21], [1.0, 0.5, 0.1])(ts), [float(k(int(t))) for t in ts],
+          **F32)
+
+
+def test_optax_onecycle(fl):
+    optax = pytest.importorskip("optax", reason="optax is not installed")
+    ts = np.arange(120)
+    o = optax.cosine_onecycle_schedule(100, 1.0, pct_start=0.3)
+    s = fl.Warmup(fl.Cosine(1.0, 70, 0.04 / 1e4), 30, 0.04, mode="cosine")
+    close(s(ts), [float(o(t)) for t in ts], **F32)
+    o = optax.linear_onecycle_schedule(100, 1.0, pct_start=0.3, pct_final=0.85)
+    s = fl.Warmup(fl.Sequence([fl.Linear(1.0, 0.04, 55), fl.Linear(0.04, 0.04 / 1e4, 15)],
+                              [55]), 30, 0.04)
+    close(s(ts), [float(o(t)) for t in ts], **F32)
+
+
 def test_optax_cosine_exponent(fl):
     optax = pytest.importorskip("optax", reason="optax is not installed")
     for e in (0.5, 2.0, 3.0):
