@@ -112,7 +112,7 @@ BAD = [
     (lambda fl: fl.Cyclic(0.1, 1, 4, mode=2), TypeError, r"mode must be a str"),
     (lambda fl: fl.OneCycle(1, 100, pct_start=1.5), ValueError, r"pct_start must be <= 1.0"),
     (lambda fl: fl.OneCycle(1, 100, anneal="cosine"), ValueError, r"anneal must be one of"),
-    (lambda fl: fl.WarmupStableDecay(1, 1, 1, 1, decay="exp"), ValueError, r"decay must be"),
+    (lambda fl: fl.WarmupStableDecay(1, 1, 1, 1, decay="step"), ValueError, r"decay must be"),
     (lambda fl: fl.WarmupStableDecay(1, -1, 1, 1), ValueError, r"warmup_steps must be 0 or a number of steps in \[2\*\*-20, 2\*\*53\], got -1"),
     (lambda fl: fl.PiecewiseConstant([1, 1], [1, 2, 3]), ValueError, r"strictly increasing"),
     (lambda fl: fl.PiecewiseConstant([1], [1.0]), ValueError, r"values must have"),
