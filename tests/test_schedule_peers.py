@@ -318,6 +318,28 @@ def test_noise_is_identical_in_c_and_python():
         np.testing.assert_array_equal(c.values(3000), c(steps[:3000]))
 
 
+def test_new_options_at_their_defaults_keep_the_old_formulas_bit_for_bit():
+    # the formulas before the options existed, written out; the reference must give the
+    # same bits (the compiled twin runs its old loops at the defaults: parity tests)
+    ts = [0.0, 0.5, 1.0, 7.0, 33.3, 99.0, 100.0, 250.0, 1e12]
+    lr, T, fin = 0.3, 100, 0.01
+    for t in ts:
+        x = min(t, T) / T
+        assert ref.Cosine(lr, T, fin)(t) == fin + (lr - fin) * (0.5 * (1.0 + math.cos(math.pi * x)))
+        assert ref.Polynomial(lr, T, fin, 2.0)(t) == (lr - fin) * (1.0 - x) ** 2.0 + fin
+        assert ref.InverseSqrt(lr, 10)(t) == lr * math.sqrt(10 / max(t, 10))
+        w = ref.Warmup(ref.Cosine(lr, T), 10, 0.01)
+        expected = (0.01 + (lr - 0.01) * (t / 10) if t < 10
+                    else ref.Cosine(lr, T)(t - 10))
+        assert w(t) == expected
+    for t in range(0, 200, 7):
+        i = t // 30
+        x = (t - 30 * i) / 30
+        peak = lr * 0.5 ** i
+        assert ref.CosineRestarts(lr, 30, 1.0, fin, 0.5)(t) == \
+            fin + (peak - fin) * (0.5 * (1.0 + math.cos(math.pi * x)))
+
+
 # ---- torch, live ----------------------------------------------------------------------
 
 try:
