@@ -810,3 +810,55 @@ def test_optax_cosine_exponent(fl):
         o = optax.warmup_cosine_decay_schedule(0.0, 1.0, 10, 110, end_value=0.1, exponent=e)
         s = fl.Warmup(fl.Cosine(1.0, 100, 0.1, exponent=e), 10)
         close(s(ts), [float(o(t)) for t in ts], **F32)
+
+
+def _optax():
+    return pytest.importorskip("optax", reason="optax is not installed")
+
+
+OPTAX_CASES = [
+    ("exponential_decay", lambda o: o.exponential_decay(1.0, 5, 0.5, transition_begin=10,
+                                                        staircase=True, end_value=0.05),
+     lambda fl: fl.Sequence([fl.Constant(1.0), fl.Exponential(1.0, 0.5, 5, True, 0.05)], [10])),
+    ("polynomial_schedule", lambda o: o.polynomial_schedule(1.0, 0.1, 2.0, 20, 5),
+     lambda fl: fl.Sequence([fl.Constant(1.0), fl.Polynomial(1.0, 20, 0.1, 2.0)], [5])),
+    ("linear_schedule", lambda o: o.linear_schedule(0.0, 1.0, 20, 5),
+     lambda fl: fl.Sequence([fl.Constant(0.0), fl.Linear(0.0, 1.0, 20)], [5])),
+    ("piecewise_constant", lambda o: o.piecewise_constant_schedule(1.0, {10: 0.5, 30: 0.1}),
+     lambda fl: fl.PiecewiseConstant([10, 30], [1.0, 0.5, 0.05])),
+    ("piecewise_interpolate linear",
+     lambda o: o.piecewise_interpolate_schedule("linear", 1.0, {10: 0.5, 30: 0.1}),
+     lambda fl: fl.PiecewiseLinear([0, 10, 30], [1.0, 0.5, 0.05])),
+    ("piecewise_interpolate cosine",
+     lambda o: o.piecewise_interpolate_schedule("cosine", 1.0, {10: 0.5, 30: 0.1}),
+     lambda fl: fl.Sequence([fl.Warmup(fl.Constant(0.5), 10, 1.0, "cosine"),
+                             fl.Warmup(fl.Constant(0.05), 20, 0.5, "cosine")], [10])),
+    ("warmup_exponential_decay",
+     lambda o: o.warmup_exponential_decay_schedule(0.0, 1.0, 10, 5, 0.5, 3, False, 0.01),
+     lambda fl: fl.Warmup(fl.Sequence([fl.Constant(1.0),
+                                       fl.Exponential(1.0, 0.5, 5, False, 0.01)], [3]), 10)),
+    ("sgdr", lambda o: o.sgdr_schedule([
+        dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=20, end_value=0.1),
+        dict(init_value=0.1, peak_value=0.5, warmup_steps=3, decay_steps=30, end_value=0.0)]),
+     lambda fl: fl.Sequence([fl.Warmup(fl.Cosine(1.0, 15, 0.1), 5),
+                             fl.Warmup(fl.Cosine(0.5, 27, 0.0), 3, 0.1)], [20])),
+    ("warmup_constant", lambda o: o.warmup_constant_schedule(0.1, 1.0, 10),
+     lambda fl: fl.Warmup(fl.Constant(1.0), 10, 0.1)),
+]
+
+
+@pytest.mark.parametrize("name, theirs, ours", OPTAX_CASES, ids=[c[0] for c in OPTAX_CASES])
+def test_optax_schedules(fl, name, theirs, ours):
+    o = theirs(_optax())
+    ts = np.arange(60)
+    close(ours(fl)(ts), [float(o(int(t))) for t in ts], **F32)
+
+
+def test_keras_exponential_and_inverse_time(fl):
+    ks = _keras_schedules()
+    ts = np.arange(60)
+    for staircase in (False, True):
+        k = ks.ExponentialDecay(1.0, 7, 0.6, staircase=staircase)
+        close(fl.Exponential(1.0, 0.6, 7, staircase)(ts), [float(k(int(t))) for t in ts], **F32)
+        k = ks.InverseTimeDecay(1.0, 7, 0.6, staircase=staircase)
+        close(fl.InverseTime(1.0, 0.6, 7, staircase)(ts), [float(k(int(t))) for t in ts], **F32)
