@@ -264,6 +264,15 @@ def test_wsd_stable_timescale_rules(fl):
     assert low(10 ** 5) == 0.1
 
 
+def test_timm_cycles_of_tanh_and_poly_as_a_sequence(fl):
+    # timm's cycle_limit on Tanh/Poly: one leaf per cycle, each peak shrunk by cycle_decay
+    # (TanhLRScheduler T=20, lb=-3, ub=3, lr_min=.1, cycle_limit=2, cycle_decay=.5)
+    s = fl.Sequence([fl.Tanh(1.0, 20, 0.1, -3, 3), fl.Tanh(0.5, 20, 0.1, -3, 3),
+                     fl.Constant(0.1)], [20, 40])
+    close(both_paths(s, [0, 10, 19, 20, 30, 39, 40]),
+          [.997775, .55, .104047, .499011, .3, .101799, .1], rtol=0, atol=5e-7)
+
+
 def test_noise_is_a_pure_function_of_seed_and_step(fl):
     base = fl.Cosine(1.0, 100)
     s = fl.Noise(base, 10, 20, seed=7)
@@ -696,6 +705,21 @@ def test_timm_wsd(fl, stable_fn, stable_kw, decay_fn, decay_kw):
         **timm_kw), 70)
     s = fl.WarmupStableDecay(1.0, 10, 25, 15, 0.02, decay_fn, stable=stable_fn, **timm_kw)
     close(s.values(70), expected)
+
+
+def test_timm_tanh_and_poly_cycles(fl):
+    tanh = _timm_scheduler("tanh_lr")
+    expected = timm_lrs(lambda o: tanh.TanhLRScheduler(
+        o, 20, lb=-3, ub=3, lr_min=0.1, cycle_limit=2, cycle_decay=0.5), 60)
+    s = fl.Sequence([fl.Tanh(1.0, 20, 0.1, -3, 3), fl.Tanh(0.5, 20, 0.1, -3, 3),
+                     fl.Constant(0.1)], [20, 40])
+    close(s.values(60), expected)
+    poly = _timm_scheduler("poly_lr")
+    expected = timm_lrs(lambda o: poly.PolyLRScheduler(
+        o, 10, power=2.0, lr_min=0.05, cycle_mul=2.0, cycle_limit=3, cycle_decay=0.8), 90)
+    s = fl.Sequence([fl.Polynomial(1.0, 10, 0.05, 2.0), fl.Polynomial(0.8, 20, 0.05, 2.0),
+                     fl.Polynomial(0.64, 40, 0.05, 2.0), fl.Constant(0.05)], [10, 30, 70])
+    close(s.values(90), expected)
 
 
 def test_timm_step_and_multistep(fl):
