@@ -107,3 +107,44 @@ def test_scalar_call(benchmark, contender):
     benchmark.extra_info.update(contender=contender)
     benchmark(call_each, s)
     assert s(123_456) == pytest.approx(plain_cosine(123_456), rel=1e-12)
+
+
+# -- the algebra of issue 11: a product and a global-clock warmup vs the plain warmup-cosine
+# (the target: each within 2x of warmup_cosine's time, read from this group's table)
+
+def product(mod):
+    # warmup-cosine times a linear factor: what the Product node itself costs (a factor
+    # built on pow, Step or Exponential, costs its own pow per step on top)
+    return warmup_cosine(mod) * mod.Linear(1.0, 0.1, TOTAL)
+
+
+def np_product(n):
+    return np_warmup_cosine(n) * (1.0 - 0.9 * (np.arange(n, dtype=np.float64) / TOTAL))
+
+
+def global_warmup(mod):
+    # timm's warmup_prefix=False: the cosine runs on the global clock under the warmup
+    return mod.Warmup(mod.Cosine(PEAK, TOTAL, FINAL), WARMUP, clock="global")
+
+
+def np_global_warmup(n):
+    t = np.arange(n, dtype=np.float64)
+    x = np.minimum(t, TOTAL) / TOTAL
+    decay = FINAL + (PEAK - FINAL) * (0.5 * (1.0 + np.cos(np.pi * x)))
+    return np.where(t < WARMUP, PEAK * (t / WARMUP), decay)
+
+
+ALGEBRA = {
+    "warmup_cosine": (warmup_cosine, np_warmup_cosine),
+    "Product": (product, np_product),
+    "global-clock Warmup": (global_warmup, np_global_warmup),
+}
+
+
+@pytest.mark.benchmark(group="values: algebra vs warmup_cosine, 1e6 steps, compiled")
+@pytest.mark.parametrize("contender", list(ALGEBRA))
+def test_values_algebra(benchmark, contender, n):
+    build, numpy_twin = ALGEBRA[contender]
+    s = build(fastlr)
+    out = run(benchmark, contender, s.values, n)
+    np.testing.assert_allclose(out, numpy_twin(n), rtol=0, atol=1e-12 * PEAK)

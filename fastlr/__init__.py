@@ -18,6 +18,7 @@ from .schedules import (Constant, Cosine, CosineRestarts, Cyclic, Exponential, I
                         InverseTime, Lambda, Linear, MultiStep, OneCycle, OneCycleMomentum,
                         PiecewiseConstant, PiecewiseLinear, Polynomial, Scaled, Sequence, Step,
                         Warmup, WarmupStableDecay, from_config, warmup_cosine, warmup_linear)
+from .schedules import SWA, Noise, Product, Tanh
 
 from . import optim as _optim_api  # not "_optim": that is the compiled module
 from . import tools as _tools_api
@@ -32,7 +33,7 @@ __all__ = [
     "Constant", "Linear", "Step", "MultiStep", "Exponential", "Polynomial", "Cosine",
     "CosineRestarts", "InverseSqrt", "InverseTime", "Cyclic", "OneCycle", "OneCycleMomentum",
     "WarmupStableDecay", "PiecewiseConstant", "PiecewiseLinear", "Warmup", "Sequence",
-    "Scaled", "Lambda",
+    "Scaled", "Lambda", "Product", "SWA", "Noise", "Tanh",
 ]
 # written as += of the subpackages' __all__, a form type checkers read as re-exports
 __all__ += _optim_api.__all__

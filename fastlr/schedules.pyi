@@ -8,6 +8,7 @@ Kept in step with the runtime by ``python -m mypy.stubtest`` (tests/test_typing.
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, SupportsFloat
 
+from .reference import algebra as _ra
 from .reference import compose as _rc
 from .reference import schedules as _rs
 from ._schedule import CompiledSchedule as CompiledSchedule
@@ -18,8 +19,8 @@ __all__ = [
     "Constant", "Linear", "Step", "MultiStep", "Exponential", "Polynomial", "Cosine",
     "CosineRestarts", "InverseSqrt", "InverseTime", "Cyclic", "OneCycle",
     "OneCycleMomentum", "WarmupStableDecay", "PiecewiseConstant", "PiecewiseLinear",
-    "Warmup", "Sequence", "Scaled", "Lambda", "warmup_cosine", "warmup_linear",
-    "from_config",
+    "Warmup", "Sequence", "Scaled", "Lambda", "Product", "SWA", "Noise", "Tanh",
+    "warmup_cosine", "warmup_linear", "from_config",
 ]
 
 class Constant(CompiledSchedule, _rs.Constant):
@@ -58,14 +59,21 @@ class Polynomial(CompiledSchedule, _rs.Polynomial):
     total_steps: float
     final_lr: float
     power: float
+    cycle: bool
+    k_decay: float
     def __init__(self, lr: float, total_steps: float, final_lr: float = 0.0,
-                 power: float = 1.0) -> None: ...
+                 power: float = 1.0, cycle: bool = False, k_decay: float = 1.0) -> None: ...
 
 class Cosine(CompiledSchedule, _rs.Cosine):
     lr: float
     total_steps: float
     final_lr: float
-    def __init__(self, lr: float, total_steps: float, final_lr: float = 0.0) -> None: ...
+    exponent: float
+    num_cycles: float
+    k_decay: float
+    def __init__(self, lr: float, total_steps: float, final_lr: float = 0.0,
+                 exponent: float = 1.0, num_cycles: float = 0.5,
+                 k_decay: float = 1.0) -> None: ...
 
 class CosineRestarts(CompiledSchedule, _rs.CosineRestarts):
     lr: float
@@ -73,13 +81,20 @@ class CosineRestarts(CompiledSchedule, _rs.CosineRestarts):
     cycle_mult: float
     final_lr: float
     cycle_decay: float
+    cycle_decay_mode: Literal["peak", "amplitude"]
+    cycle_limit: float | None
+    k_decay: float
     def __init__(self, lr: float, cycle_steps: float, cycle_mult: float = 1.0,
-                 final_lr: float = 0.0, cycle_decay: float = 1.0) -> None: ...
+                 final_lr: float = 0.0, cycle_decay: float = 1.0,
+                 cycle_decay_mode: Literal["peak", "amplitude"] = "peak",
+                 cycle_limit: float | None = None, k_decay: float = 1.0) -> None: ...
 
 class InverseSqrt(CompiledSchedule, _rs.InverseSqrt):
     lr: float
     warmup_steps: float
-    def __init__(self, lr: float, warmup_steps: float) -> None: ...
+    timescale: float | None
+    def __init__(self, lr: float, warmup_steps: float,
+                 timescale: float | None = None) -> None: ...
 
 class InverseTime(CompiledSchedule, _rs.InverseTime):
     lr: float
@@ -133,10 +148,18 @@ class WarmupStableDecay(CompiledSchedule, _rs.WarmupStableDecay):
     stable_steps: float
     decay_steps: float
     final_lr: float
-    decay: Literal["linear", "cosine", "1-sqrt"]
+    decay: Literal["linear", "cosine", "1-sqrt", "power", "exp"]
+    stable: Literal["constant", "rsqrt", "power"]
+    stable_timescale: float | None
+    stable_power: float
+    decay_power: float
+    decay_ratio: float
     def __init__(self, lr: float, warmup_steps: float, stable_steps: float,
                  decay_steps: float, final_lr: float = 0.0,
-                 decay: Literal["linear", "cosine", "1-sqrt"] = "linear") -> None: ...
+                 decay: Literal["linear", "cosine", "1-sqrt", "power", "exp"] = "linear",
+                 stable: Literal["constant", "rsqrt", "power"] = "constant",
+                 stable_timescale: float | None = None, stable_power: float = 0.5,
+                 decay_power: float = 0.5, decay_ratio: float = 0.1) -> None: ...
 
 class PiecewiseConstant(CompiledSchedule, _rs.PiecewiseConstant):
     boundaries: tuple[float, ...]
@@ -152,9 +175,13 @@ class Warmup(CompiledSchedule, _rc.Warmup):
     schedule: Schedule
     warmup_steps: float
     start_lr: float
-    mode: Literal["linear", "exponential", "cosine"]
+    mode: Literal["linear", "exponential", "cosine", "1-sqrt"]
+    clock: Literal["local", "global"]
+    target: Literal["start", "end"]
     def __init__(self, schedule: Schedule, warmup_steps: float, start_lr: float = 0.0,
-                 mode: Literal["linear", "exponential", "cosine"] = "linear") -> None: ...
+                 mode: Literal["linear", "exponential", "cosine", "1-sqrt"] = "linear",
+                 clock: Literal["local", "global"] = "local",
+                 target: Literal["start", "end"] = "start") -> None: ...
 
 class Sequence(CompiledSchedule, _rc.Sequence):
     schedules: tuple[Schedule, ...]
@@ -169,6 +196,41 @@ class Scaled(CompiledSchedule, _rc.Scaled):
 class Lambda(CompiledSchedule, _rc.Lambda):
     fn: Callable[[float], SupportsFloat]
     def __init__(self, fn: Callable[[float], SupportsFloat]) -> None: ...
+
+class Product(CompiledSchedule, _ra.Product):
+    schedules: tuple[Schedule, ...]
+    def __init__(self, schedules: Iterable[Schedule]) -> None: ...
+
+class SWA(CompiledSchedule, _ra.SWA):
+    schedule: Schedule
+    swa_lr: float
+    start: float
+    anneal_steps: float
+    anneal: Literal["cos", "linear"]
+    def __init__(self, schedule: Schedule, swa_lr: float, start: float,
+                 anneal_steps: float = 10,
+                 anneal: Literal["cos", "linear"] = "cos") -> None: ...
+
+class Noise(CompiledSchedule, _ra.Noise):
+    schedule: Schedule
+    start: float
+    end: float | None
+    pct: float
+    std: float
+    kind: Literal["normal", "uniform"]
+    seed: int
+    def __init__(self, schedule: Schedule, start: float = 0, end: float | None = None,
+                 pct: float = 0.67, std: float = 1.0,
+                 kind: Literal["normal", "uniform"] = "normal", seed: int = 42) -> None: ...
+
+class Tanh(CompiledSchedule, _rs.Tanh):
+    lr: float
+    total_steps: float
+    final_lr: float
+    lb: float
+    ub: float
+    def __init__(self, lr: float, total_steps: float, final_lr: float = 0.0,
+                 lb: float = -7.0, ub: float = 3.0) -> None: ...
 
 def warmup_cosine(peak_lr: float, warmup_steps: float, total_steps: float,
                   final_lr: float = 0.0) -> Warmup: ...

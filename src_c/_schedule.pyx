@@ -50,9 +50,10 @@ cdef extern from "fl_schedule.h" nogil:
 # kind names of the Python _spec() tuples, in the order of enum fl_kind
 KINDS = ("constant", "linear", "step", "multistep", "exponential", "polynomial", "cosine",
          "restarts", "invsqrt", "invtime", "cyclic", "onecycle", "wsd", "pwconst",
-         "pwlinear", "warmup", "sequence", "scaled")
+         "pwlinear", "warmup", "sequence", "scaled", "product", "swa", "tanh", "noise")
 cdef dict _KIND_ID = {name: i for i, name in enumerate(KINDS)}
 cdef int _WARMUP = _KIND_ID["warmup"]
+cdef int _SWA = _KIND_ID["swa"]
 cdef double _MAX_STEP = _validate.MAX_STEP
 cdef object _MAX_STEP_INT = int(_validate.MAX_STEP)
 cdef int _MAX_DEPTH = _validate.MAX_DEPTH
@@ -189,12 +190,15 @@ cdef fl_program *_build(schedule) except NULL:
         for c in kids:
             P.kids[k] = c
             k += 1
-    # a warmup rises to its schedule's value at 0: children come later in pre-order,
-    # so fill the peaks from the last node back
+    # a warmup rises to its schedule's value at the step in p[2] (an SWA anneal starts
+    # from it at p[1]): children come later in pre-order, so fill them from the last
+    # node back
     for i in range(len(nodes) - 1, -1, -1):
         nd = &P.nodes[i]
         if nd.kind == _WARMUP:
-            nd.p[2] = fl_eval_node_scalar(P, P.kids[nd.kid0], 0.0)
+            nd.p[2] = fl_eval_node_scalar(P, P.kids[nd.kid0], nd.p[2])
+        elif nd.kind == _SWA:
+            nd.p[3] = fl_eval_node_scalar(P, P.kids[nd.kid0], nd.p[1])
     return P
 
 

@@ -81,10 +81,19 @@ static void FL_SUF(restart_cycle)(const double *p, double t, double *i, double *
     *length = c * pow(m, lo);
 }
 
-static void FL_SUF(restarts)(const double *p, const double *t, double *out, ptrdiff_t n)
+/* the amplitude above final_lr of cycle i: timm's peak decay or keras' m_mul */
+static double FL_SUF(restart_amp)(int amplitude_mode, double lr, double fin, double decay,
+                                  double i)
 {
-    double lr = p[0], c = p[1], m = p[2], fin = p[3], decay = p[4];
-    double i = -1.0, start = INFINITY, next = -INFINITY, length = 1.0, peak = 0.0;
+    return amplitude_mode ? (lr - fin) * pow(decay, i) : lr * pow(decay, i) - fin;
+}
+
+static void FL_SUF(restarts)(const double *p, int flag, const double *t, double *out,
+                             ptrdiff_t n)
+{
+    double lr = p[0], c = p[1], m = p[2], fin = p[3], decay = p[4], limit = p[5], kd = p[6];
+    double i = -1.0, start = INFINITY, next = -INFINITY, length = 1.0, amp = 0.0;
+    int amplitude_mode = flag == 1;
     ptrdiff_t j;
     for (j = 0; j < n; j++) {
         /* neighbouring steps share a cycle, so its start, length and peak are cached:
@@ -97,15 +106,52 @@ static void FL_SUF(restarts)(const double *p, const double *t, double *out, ptrd
                 i = k;
                 start = k * c;
                 length = c;
-                peak = lr * pow(decay, i);
+                amp = FL_SUF(restart_amp)(amplitude_mode, lr, fin, decay, i);
             }
         } else if (!(t[j] >= start && t[j] < next)) {
             FL_SUF(restart_cycle)(p, t[j], &i, &start, &next, &length);
-            peak = lr * pow(decay, i);
+            amp = FL_SUF(restart_amp)(amplitude_mode, lr, fin, decay, i);
         }
         /* x is in [0, 1) in exact arithmetic; the clamp only absorbs rounding (m near 1) */
-        out[j] = fin + (peak - fin)
-               * (0.5 * (1.0 + fl_cospi01(fl_min(fl_max((t[j] - start) / length, 0.0), 1.0))));
+        out[j] = i >= limit ? fin : fin + amp
+               * (0.5 * (1.0 + fl_cospi01(fl_min(fl_max(fl_k_ratio(t[j] - start, length, kd),
+                                                       0.0), 1.0))));
+    }
+}
+
+/* WarmupStableDecay with timm's options: flag = decay | stable << 3 (the Python order of
+ * _WSD_DECAY and _WSD_STABLE), p = lr, W, S, D, final, tau, stable power, decay param */
+static void FL_SUF(wsd_timm)(const double *p, int flag, const double *t, double *out,
+                             ptrdiff_t n)
+{
+    double lr = p[0], W = p[1], stable_end = p[1] + p[2], D = p[3], fin = p[4];
+    double tau = p[5], sp = p[6], dp = p[7], decay_end = stable_end + D;
+    int dk = flag & 7, sk = flag >> 3;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        double x = t[i], top, q, f;
+        if (x < W) {
+            out[i] = lr * (x / W);
+            continue;
+        }
+        top = sk == 0 ? lr : fl_max(lr * pow(1.0 + (x - W) / tau, -sp), fin);
+        if (x < stable_end) {
+            out[i] = top;
+            continue;
+        }
+        if (x >= decay_end) {
+            out[i] = fin;
+            continue;
+        }
+        q = (x - stable_end) / D;
+        switch (dk) {
+        case 0: f = 1.0 - q; break;
+        case 1: f = 0.5 * (1.0 + fl_cospi01(q)); break;
+        case 2: f = 1.0 - sqrt(q); break;
+        case 3: f = 1.0 - pow(q, dp); break;
+        default: f = (pow(dp, q) - dp) / (1.0 - dp);
+        }
+        out[i] = fin + (top - fin) * f;
     }
 }
 
@@ -150,22 +196,42 @@ static void FL_SUF(leaf)(const fl_node *nd, const double *restrict t, double *re
         break;
     }
     case FL_POLYNOMIAL: {
-        double lr = p[0], T = p[1], fin = p[2], pw = p[3];
+        double lr = p[0], T = p[1], fin = p[2], pw = p[3], k = p[4];
+        if (nd->flag || k != 1.0) {     /* keras' cycle, timm's k_decay */
+            for (i = 0; i < n; i++) {
+                double len = nd->flag ? T * fl_max(1.0, ceil(t[i] / T)) : T;
+                double x = nd->flag ? t[i] : fl_min(t[i], T);
+                out[i] = (lr - fin) * pow(1.0 - fl_k_ratio(x, len, k), pw) + fin;
+            }
+            break;
+        }
         for (i = 0; i < n; i++)
             out[i] = (lr - fin) * pow(1.0 - fl_min(t[i], T) / T, pw) + fin;
         break;
     }
     case FL_COSINE: {
-        double lr = p[0], T = p[1], fin = p[2];
+        double lr = p[0], T = p[1], fin = p[2], e = p[3], nc = p[4], k = p[5];
+        if (e != 1.0 || nc != 0.5 || k != 1.0) {   /* optax exponent, HF cycles, timm k */
+            for (i = 0; i < n; i++) {
+                double c = 0.5 * (1.0 + fl_cospi_any(2.0 * nc * fl_k_ratio(fl_min(t[i], T), T, k)));
+                if (e != 1.0) c = pow(c, e);
+                out[i] = fin + (lr - fin) * c;
+            }
+            break;
+        }
         for (i = 0; i < n; i++)
             out[i] = fin + (lr - fin) * (0.5 * (1.0 + fl_cospi01(fl_min(t[i], T) / T)));
         break;
     }
     case FL_RESTARTS:
-        FL_SUF(restarts)(p, t, out, n);
+        FL_SUF(restarts)(p, nd->flag, t, out, n);
         break;
     case FL_INVSQRT: {
-        double lr = p[0], W = p[1];
+        double lr = p[0], W = p[1], tau = p[2];
+        if (nd->flag) {                 /* transformers' timescale */
+            for (i = 0; i < n; i++) out[i] = lr * sqrt(tau / (fl_max(t[i], W) - W + tau));
+            break;
+        }
         for (i = 0; i < n; i++) out[i] = lr * sqrt(W / fl_max(t[i], W));
         break;
     }
@@ -198,6 +264,10 @@ static void FL_SUF(leaf)(const fl_node *nd, const double *restrict t, double *re
     case FL_WSD: {
         double lr = p[0], W = p[1], stable_end = p[1] + p[2], D = p[3], fin = p[4];
         double decay_end = stable_end + D;
+        if (nd->flag > 2) {             /* timm's decays and decaying stable phases */
+            FL_SUF(wsd_timm)(p, nd->flag, t, out, n);
+            break;
+        }
         /* one loop per decay shape, so that each one vectorises */
 #define FL_WSD_LOOP(F)                                                           \
         for (i = 0; i < n; i++) {                                                \
@@ -215,6 +285,15 @@ static void FL_SUF(leaf)(const fl_node *nd, const double *restrict t, double *re
     case FL_PWCONST:
         for (i = 0; i < n; i++) out[i] = nd->b[FL_SUF(bisect_right)(nd->a, nd->na, t[i])];
         break;
+    case FL_TANH: {
+        double lr = p[0], T = p[1], fin = p[2], lb = p[3], ub = p[4];
+        for (i = 0; i < n; i++) {
+            double x = t[i] / T;
+            out[i] = t[i] >= T ? fin
+                   : fin + (lr - fin) * (0.5 * (1.0 - tanh(lb * (1.0 - x) + ub * x)));
+        }
+        break;
+    }
     case FL_PWLINEAR: {
         const double *s = nd->a, *y = nd->b;
         ptrdiff_t last = nd->na - 1;
@@ -250,13 +329,14 @@ static void FL_SUF(warmup)(const fl_program *P, const fl_node *nd, const double 
                            double *restrict out, ptrdiff_t n, double lo, double hi,
                            double *scratch)
 {
-    double W = nd->p[0], start = nd->p[1], peak = nd->p[2];
+    /* shift is W on the local clock, 0 on the global one (timm's warmup_prefix=False) */
+    double W = nd->p[0], start = nd->p[1], peak = nd->p[2], shift = nd->p[3];
     double *local = scratch, *kid = scratch + n, *deeper = scratch + 2 * n;
     int child = P->kids[nd->kid0];
     ptrdiff_t i;
     if (lo >= W) {                      /* the whole block is past the warmup */
-        for (i = 0; i < n; i++) local[i] = t[i] - W;
-        FL_SUF(eval)(P, child, local, out, n, lo - W, hi - W, kid);
+        for (i = 0; i < n; i++) local[i] = t[i] - shift;
+        FL_SUF(eval)(P, child, local, out, n, lo - shift, hi - shift, kid);
         return;
     }
     switch (nd->flag) {                 /* one loop per mode, so that each vectorises */
@@ -269,13 +349,17 @@ static void FL_SUF(warmup)(const fl_program *P, const fl_node *nd, const double 
             out[i] = pow(start, 1.0 - x) * pow(peak, x);
         }
         break;
-    default:
+    case 2:
         for (i = 0; i < n; i++)
             out[i] = start + (peak - start) * (0.5 * (1.0 - fl_cospi01(t[i] / W)));
+        break;
+    default:                            /* '1-sqrt' */
+        for (i = 0; i < n; i++)
+            out[i] = start + (peak - start) * (1.0 - sqrt(fl_max(1.0 - t[i] / W, 0.0)));
     }
     if (hi >= W) {                      /* the block straddles the end of the warmup */
-        for (i = 0; i < n; i++) local[i] = fl_max(t[i] - W, 0.0);
-        FL_SUF(eval)(P, child, local, kid, n, 0.0, hi - W, deeper);
+        for (i = 0; i < n; i++) local[i] = fl_max(t[i] - shift, 0.0);
+        FL_SUF(eval)(P, child, local, kid, n, fl_max(lo - shift, 0.0), hi - shift, deeper);
         for (i = 0; i < n; i++) out[i] = t[i] < W ? out[i] : kid[i];
     }
 }
@@ -308,6 +392,58 @@ static void FL_SUF(sequence)(const fl_program *P, const fl_node *nd, const doubl
     }
 }
 
+/* the product of the children, multiplied in order (fastlr/reference/algebra.py) */
+static void FL_SUF(product)(const fl_program *P, const fl_node *nd, const double *restrict t,
+                            double *restrict out, ptrdiff_t n, double lo, double hi,
+                            double *scratch)
+{
+    double *kid = scratch, *deeper = scratch + n;
+    ptrdiff_t i;
+    int k;
+    FL_SUF(eval)(P, P->kids[nd->kid0], t, out, n, lo, hi, kid);
+    for (k = 1; k < nd->nkids; k++) {
+        FL_SUF(eval)(P, P->kids[nd->kid0 + k], t, kid, n, lo, hi, deeper);
+        for (i = 0; i < n; i++) out[i] = out[i] * kid[i];
+    }
+}
+
+/* SWALR: the child until start, then an anneal from its value there (p[3], filled by
+ * the builder) to swa_lr */
+static void FL_SUF(swa)(const fl_program *P, const fl_node *nd, const double *restrict t,
+                        double *restrict out, ptrdiff_t n, double lo, double hi,
+                        double *scratch)
+{
+    double swa = nd->p[0], S = nd->p[1], A = nd->p[2], L = nd->p[3];
+    double *kid = scratch, *deeper = scratch + n;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        double x = A == 0.0 ? 1.0 : fl_min((t[i] - S) / A, 1.0);
+        double f = nd->flag == 0 ? 0.5 * (1.0 - fl_cospi01(fl_max(x, 0.0))) : x;
+        out[i] = swa + (L - swa) * (1.0 - f);
+    }
+    if (lo < S) {                       /* some steps are still on the main schedule */
+        FL_SUF(eval)(P, P->kids[nd->kid0], t, kid, n, lo, hi, deeper);
+        for (i = 0; i < n; i++) out[i] = t[i] < S ? kid[i] : out[i];
+    }
+}
+
+/* timm's lr noise: child * (1 + n(seed, floor(t))) on [start, end) */
+static void FL_SUF(noise)(const fl_program *P, const fl_node *nd, const double *restrict t,
+                          double *restrict out, ptrdiff_t n, double lo, double hi,
+                          double *scratch)
+{
+    double start = nd->p[0], end = nd->p[1], pct = nd->p[2], sd = nd->p[3];
+    unsigned long long seed = ((unsigned long long)nd->p[4] << 32)
+                            | (unsigned long long)nd->p[5];
+    ptrdiff_t i;
+    FL_SUF(eval)(P, P->kids[nd->kid0], t, out, n, lo, hi, scratch);
+    if (hi < start || lo >= end) return;
+    for (i = 0; i < n; i++)
+        if (t[i] >= start && t[i] < end)
+            out[i] = out[i] * (1.0 + fl_noise(nd->flag, pct, sd, seed,
+                                              (unsigned long long)t[i]));
+}
+
 static void FL_SUF(eval)(const fl_program *P, int node, const double *t, double *out,
                          ptrdiff_t n, double lo, double hi, double *scratch)
 {
@@ -327,6 +463,15 @@ static void FL_SUF(eval)(const fl_program *P, int node, const double *t, double 
     case FL_SCALED:
         FL_SUF(eval)(P, P->kids[nd->kid0], t, out, n, lo, hi, scratch);
         for (i = 0; i < n; i++) out[i] = nd->p[0] * out[i];
+        break;
+    case FL_PRODUCT:
+        FL_SUF(product)(P, nd, t, out, n, lo, hi, scratch);
+        break;
+    case FL_SWA:
+        FL_SUF(swa)(P, nd, t, out, n, lo, hi, scratch);
+        break;
+    case FL_NOISE:
+        FL_SUF(noise)(P, nd, t, out, n, lo, hi, scratch);
         break;
     default:
         FL_SUF(leaf)(nd, t, out, n);

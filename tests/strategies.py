@@ -13,6 +13,9 @@ pos_lrs = st.floats(1e-6, 10.0)
 lengths = st.one_of(st.integers(1, 3000), st.floats(0.5, 3000.0))
 counts = st.one_of(st.integers(0, 300), st.floats(2.0 ** -20, 300.0))  # 0 or a length
 decays = st.floats(0.01, 1.0)
+exponents = st.one_of(st.just(1.0), st.floats(0.1, 4.0))
+num_cycles = st.one_of(st.just(0.5), st.floats(0.05, 20.0))
+k_decays = st.one_of(st.just(1.0), st.floats(0.1, 4.0))
 
 
 def _sorted(elems, strict, min_size=0, max_size=5):
@@ -53,6 +56,21 @@ def leaves():
         _sorted(st.integers(0, 3000), True, min_size=1).flatmap(
             lambda s: st.builds(ref.PiecewiseLinear, st.just(s),
                                 st.lists(lrs, min_size=len(s), max_size=len(s)))),
+        # the peers' options (issue 11): optax exponent, transformers cycles and timescale,
+        # keras cycle and amplitude decay, timm k_decay, cycle_limit and tanh
+        st.builds(ref.Cosine, lrs, lengths, lrs, exponents, num_cycles, k_decays),
+        st.builds(ref.Polynomial, lrs, lengths, lrs, st.floats(0.1, 4.0), st.booleans(),
+                  k_decays),
+        st.builds(ref.CosineRestarts, lrs, lengths,
+                  st.one_of(st.just(1.0), st.integers(1, 10), st.floats(1.0, 4.0)),
+                  lrs, decays, st.sampled_from(["peak", "amplitude"]),
+                  st.one_of(st.none(), st.integers(0, 6), st.floats(0.0, 6.0)), k_decays),
+        st.builds(ref.InverseSqrt, lrs, counts, lengths),
+        st.builds(ref.Tanh, lrs, lengths, lrs, st.floats(-10.0, -0.5), st.floats(0.0, 10.0)),
+        st.builds(ref.WarmupStableDecay, lrs, counts, counts, counts, lrs,
+                  st.sampled_from(["linear", "cosine", "1-sqrt", "power", "exp"]),
+                  st.sampled_from(["constant", "rsqrt", "power"]), lengths,
+                  st.floats(0.05, 4.0), st.floats(0.05, 4.0), st.floats(0.01, 0.99)),
     )
 
 
@@ -64,6 +82,18 @@ def _composites(children):
         st.lists(children, min_size=1, max_size=4).flatmap(
             lambda kids: st.builds(ref.Sequence, st.just(kids),
                                    _sorted(counts, False, len(kids) - 1, len(kids) - 1))),
+        # the algebra of issue 11: global-clock warmups, products, SWA, noise
+        st.builds(ref.Warmup, children, counts, pos_lrs,
+                  st.sampled_from(["linear", "exponential", "cosine", "1-sqrt"]),
+                  st.sampled_from(["local", "global"]), st.sampled_from(["start", "end"])),
+        st.builds(ref.Product, st.lists(children, min_size=1, max_size=3)),
+        st.builds(ref.SWA, children, lrs, counts, counts, st.sampled_from(["cos", "linear"])),
+        st.tuples(counts, st.one_of(st.none(), counts)).flatmap(
+            lambda se: st.builds(ref.Noise, children, st.just(min(se[0], se[1] or se[0])),
+                                 st.just(None if se[1] is None else max(se)),
+                                 st.floats(0.01, 1.0), st.floats(0.01, 3.0),
+                                 st.sampled_from(["normal", "uniform"]),
+                                 st.integers(0, 2 ** 64 - 1))),
     )
 
 

@@ -10,13 +10,14 @@ import sys as _sys
 
 from .. import _config
 from ._base import Schedule
+from .algebra import SWA, Noise, Product
 from .compose import Lambda, Scaled, Sequence, Warmup
 from .compose import warmup_cosine as _warmup_cosine
 from .compose import warmup_linear as _warmup_linear
 from .plateau import ReduceOnPlateau
 from .schedules import (Constant, Cosine, CosineRestarts, Cyclic, Exponential, InverseSqrt,
                         InverseTime, Linear, MultiStep, OneCycle, OneCycleMomentum,
-                        PiecewiseConstant, PiecewiseLinear, Polynomial, Step,
+                        PiecewiseConstant, PiecewiseLinear, Polynomial, Step, Tanh,
                         WarmupStableDecay)
 
 from .. import tools as _tools_api
@@ -30,7 +31,7 @@ SCHEDULES = (
     "Constant", "Linear", "Step", "MultiStep", "Exponential", "Polynomial", "Cosine",
     "CosineRestarts", "InverseSqrt", "InverseTime", "Cyclic", "OneCycle", "OneCycleMomentum",
     "WarmupStableDecay", "PiecewiseConstant", "PiecewiseLinear", "Warmup", "Sequence",
-    "Scaled", "Lambda",
+    "Scaled", "Lambda", "Product", "SWA", "Noise", "Tanh",
 )
 
 _self = _sys.modules[__name__]

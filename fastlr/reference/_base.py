@@ -122,7 +122,10 @@ class Schedule:
 
     def __mul__(self, factor):
         if isinstance(factor, Schedule):
-            return NotImplemented
+            # a product of schedules; products are flattened, so a * b * c is one node
+            product = self._backend.Product
+            return product([f for s in (self, factor)
+                            for f in (s.schedules if isinstance(s, product) else (s,))])
         return self._backend.Scaled(self, factor)
 
     __rmul__ = __mul__

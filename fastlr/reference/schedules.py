@@ -14,7 +14,7 @@ from ._base import Schedule
 __all__ = [
     "Constant", "Linear", "Step", "MultiStep", "Exponential", "Polynomial", "Cosine",
     "CosineRestarts", "InverseSqrt", "InverseTime", "Cyclic", "OneCycle",
-    "OneCycleMomentum", "WarmupStableDecay", "PiecewiseConstant", "PiecewiseLinear",
+    "OneCycleMomentum", "WarmupStableDecay", "PiecewiseConstant", "PiecewiseLinear", "Tanh",
 ]
 
 
@@ -162,41 +162,72 @@ class Exponential(Schedule):
 
 
 class Polynomial(Schedule):
-    """``(lr - final_lr) * (1 - min(t, T) / T) ** power + final_lr`` with ``T = total_steps``."""
+    """``(lr - final_lr) * (1 - min(t, T) / T) ** power + final_lr`` with ``T = total_steps``.
 
-    _fields = ("lr", "total_steps", "final_lr", "power")
+    ``cycle=True`` is keras' ``PolynomialDecay(cycle=True)``: the horizon grows to the
+    next multiple of ``T``, ``T' = T * max(1, ceil(t / T))``, and ``x = t / T'``, so the
+    value is ``final_lr`` at every multiple of ``T`` and then jumps up to a lower peak
+    (not back to ``lr``). ``k_decay`` is timm's: ``x = t**k / T**k`` (``k < 1`` decays
+    early, ``k > 1`` holds the lr longer).
+    """
 
-    def __init__(self, lr, total_steps, final_lr=0.0, power=1.0):
+    _fields = ("lr", "total_steps", "final_lr", "power", "cycle", "k_decay")
+
+    def __init__(self, lr, total_steps, final_lr=0.0, power=1.0, cycle=False, k_decay=1.0):
         self._set(lr=_lr("lr", lr), total_steps=_length("total_steps", total_steps),
                   final_lr=_lr("final_lr", final_lr),
-                  power=v.real("power", power, low=0.0, low_open=True))
+                  power=v.real("power", power, low=0.0, low_open=True),
+                  cycle=v.flag("cycle", cycle), k_decay=_k_decay(k_decay))
 
     def _value(self, t):
-        x = min(t, self.total_steps) / self.total_steps
+        T = self.total_steps
+        if self.cycle:
+            T = T * max(1.0, math.ceil(t / T))
+            x = _k_ratio(t, T, self.k_decay)
+        else:
+            x = _k_ratio(min(t, T), T, self.k_decay)
         return (self.lr - self.final_lr) * _pow(1.0 - x, self.power) + self.final_lr
 
     def _spec(self):
-        return ("polynomial", 0, (self.lr, self.total_steps, self.final_lr, self.power), (), ())
+        return ("polynomial", int(self.cycle),
+                (self.lr, self.total_steps, self.final_lr, self.power, self.k_decay), (), ())
 
 
 class Cosine(Schedule):
     """``final_lr + (lr - final_lr) * (1 + cos(pi * min(t, T) / T)) / 2``, ``T = total_steps``.
 
     Holds ``final_lr`` past ``T`` (torch's ``CosineAnnealingLR`` climbs back; this does not).
+
+    The options generalise the wave: with ``x = min(t, T) / T`` (timm's ``k_decay``:
+    ``min(t, T)**k / T**k``) the value is ``final_lr + (lr - final_lr) * c ** exponent``
+    with ``c = (1 + cos(2 pi num_cycles x)) / 2``. ``exponent`` is optax's
+    (``cosine_decay_schedule(exponent=...)``); ``num_cycles`` counts cosine *periods*
+    over ``T`` as transformers' ``get_cosine_schedule_with_warmup`` does (0.5, the
+    default, is the half wave; 1.0 goes down and back up). Past ``T`` the value at ``T``
+    is held, where transformers' wave goes on.
     """
 
-    _fields = ("lr", "total_steps", "final_lr")
+    _fields = ("lr", "total_steps", "final_lr", "exponent", "num_cycles", "k_decay")
 
-    def __init__(self, lr, total_steps, final_lr=0.0):
+    def __init__(self, lr, total_steps, final_lr=0.0, exponent=1.0, num_cycles=0.5,
+                 k_decay=1.0):
         self._set(lr=_lr("lr", lr), total_steps=_length("total_steps", total_steps),
-                  final_lr=_lr("final_lr", final_lr))
+                  final_lr=_lr("final_lr", final_lr),
+                  exponent=v.real("exponent", exponent, low=0.0, low_open=True),
+                  num_cycles=v.real("num_cycles", num_cycles, low=0.0, low_open=True,
+                                    high=2.0 ** 20),
+                  k_decay=_k_decay(k_decay))
 
     def _value(self, t):
-        x = min(t, self.total_steps) / self.total_steps
-        return self.final_lr + (self.lr - self.final_lr) * (0.5 * (1.0 + _cospi(x)))
+        x = _k_ratio(min(t, self.total_steps), self.total_steps, self.k_decay)
+        c = 0.5 * (1.0 + _cospi_any(2.0 * self.num_cycles * x))
+        if self.exponent != 1.0:
+            c = _pow(c, self.exponent)
+        return self.final_lr + (self.lr - self.final_lr) * c
 
     def _spec(self):
-        return ("cosine", 0, (self.lr, self.total_steps, self.final_lr), (), ())
+        return ("cosine", 0, (self.lr, self.total_steps, self.final_lr, self.exponent,
+                              self.num_cycles, self.k_decay), (), ())
 
 
 def restart_cycle(t, cycle_steps, cycle_mult):
@@ -239,41 +270,77 @@ class CosineRestarts(Schedule):
     Cycle ``i`` lasts ``cycle_steps * cycle_mult**i`` steps and peaks at
     ``lr * cycle_decay**i``; inside it, with ``x`` the fraction of the cycle elapsed,
     the value is ``final_lr + (peak_i - final_lr) * (1 + cos(pi * x)) / 2``.
+
+    ``cycle_decay_mode='amplitude'`` shrinks the amplitude above the fixed floor
+    instead, keras' ``CosineDecayRestarts(m_mul=...)``: ``final_lr + (lr - final_lr) *
+    cycle_decay**i * (1 + cos(pi * x)) / 2`` (the default ``'peak'`` is timm's
+    ``cycle_decay``). After ``cycle_limit`` cycles (timm's ``cycle_limit``; ``None``:
+    never) the value is ``final_lr``. ``k_decay`` is timm's: ``x`` becomes
+    ``elapsed**k / length**k``.
     """
 
-    _fields = ("lr", "cycle_steps", "cycle_mult", "final_lr", "cycle_decay")
+    _fields = ("lr", "cycle_steps", "cycle_mult", "final_lr", "cycle_decay",
+               "cycle_decay_mode", "cycle_limit", "k_decay")
 
-    def __init__(self, lr, cycle_steps, cycle_mult=1.0, final_lr=0.0, cycle_decay=1.0):
+    def __init__(self, lr, cycle_steps, cycle_mult=1.0, final_lr=0.0, cycle_decay=1.0,
+                 cycle_decay_mode="peak", cycle_limit=None, k_decay=1.0):
         self._set(lr=_lr("lr", lr), cycle_steps=_length("cycle_steps", cycle_steps),
                   cycle_mult=v.real("cycle_mult", cycle_mult, low=1.0),
                   final_lr=_lr("final_lr", final_lr),
-                  cycle_decay=_decay("cycle_decay", cycle_decay))
+                  cycle_decay=_decay("cycle_decay", cycle_decay),
+                  cycle_decay_mode=v.choice("cycle_decay_mode", cycle_decay_mode,
+                                            _RESTART_DECAY_MODES),
+                  cycle_limit=v.real("cycle_limit", cycle_limit, low=0.0, optional=True),
+                  k_decay=_k_decay(k_decay))
 
     def _value(self, t):
         i, start, _, length = restart_cycle(t, self.cycle_steps, self.cycle_mult)
-        peak = self.lr * _pow(self.cycle_decay, i)
+        if self.cycle_limit is not None and i >= self.cycle_limit:
+            return float(self.final_lr)
+        if self.cycle_decay_mode == "peak":
+            amplitude = self.lr * _pow(self.cycle_decay, i) - self.final_lr
+        else:
+            amplitude = (self.lr - self.final_lr) * _pow(self.cycle_decay, i)
         # x is in [0, 1) in exact arithmetic; the clamp only absorbs rounding (m near 1)
-        x = min(max((t - start) / length, 0.0), 1.0)
-        return self.final_lr + (peak - self.final_lr) * (0.5 * (1.0 + _cospi(x)))
+        x = min(max(_k_ratio(t - start, length, self.k_decay), 0.0), 1.0)
+        return self.final_lr + amplitude * (0.5 * (1.0 + _cospi(x)))
 
     def _spec(self):
-        return ("restarts", 0, (self.lr, self.cycle_steps, self.cycle_mult, self.final_lr,
-                                self.cycle_decay), (), ())
+        limit = math.inf if self.cycle_limit is None else float(self.cycle_limit)
+        return ("restarts", _RESTART_DECAY_MODES.index(self.cycle_decay_mode),
+                (self.lr, self.cycle_steps, self.cycle_mult, self.final_lr,
+                 self.cycle_decay, limit, self.k_decay), (), ())
 
 
 class InverseSqrt(Schedule):
-    """``lr * sqrt(W / max(t, W))``: flat at ``lr`` until ``W = warmup_steps``, then ``1/sqrt(t)``."""
+    """``lr * sqrt(W / max(t, W))``: flat at ``lr`` until ``W = warmup_steps``, then ``1/sqrt(t)``.
 
-    _fields = ("lr", "warmup_steps")
+    With a ``timescale`` ``tau`` it is ``lr * sqrt(tau / (max(t, W) - W + tau))``, the
+    decay of transformers' ``get_inverse_sqrt_schedule(timescale=...)`` (there
+    ``tau = W or 10_000``); ``warmup_steps`` may then be 0. For transformers' warmup in
+    front, wrap it: ``Warmup(InverseSqrt(lr, W), W, clock='global')`` is
+    ``lr * min(t/W, sqrt(W/t))``.
+    """
 
-    def __init__(self, lr, warmup_steps):
-        self._set(lr=_lr("lr", lr), warmup_steps=_length("warmup_steps", warmup_steps))
+    _fields = ("lr", "warmup_steps", "timescale")
+
+    def __init__(self, lr, warmup_steps, timescale=None):
+        timescale = _length("timescale", timescale, optional=True)
+        self._set(lr=_lr("lr", lr),
+                  warmup_steps=_length("warmup_steps", warmup_steps,
+                                       zero=timescale is not None),
+                  timescale=timescale)
 
     def _value(self, t):
-        return self.lr * math.sqrt(self.warmup_steps / max(t, self.warmup_steps))
+        w = self.warmup_steps
+        if self.timescale is None:
+            return self.lr * math.sqrt(w / max(t, w))
+        return self.lr * math.sqrt(self.timescale / (max(t, w) - w + self.timescale))
 
     def _spec(self):
-        return ("invsqrt", 0, (self.lr, self.warmup_steps), (), ())
+        tau = 0.0 if self.timescale is None else self.timescale
+        return ("invsqrt", int(self.timescale is not None), (self.lr, self.warmup_steps, tau),
+                (), ())
 
 
 class InverseTime(Schedule):
@@ -452,7 +519,8 @@ class OneCycleMomentum(_Phases):
         return (hi, lo, hi, hi) if self.three_phase else (hi, lo, hi)
 
 
-_WSD_DECAY = ("linear", "cosine", "1-sqrt")
+_WSD_DECAY = ("linear", "cosine", "1-sqrt", "power", "exp")
+_WSD_STABLE = ("constant", "rsqrt", "power")
 
 
 class WarmupStableDecay(Schedule):
@@ -460,16 +528,49 @@ class WarmupStableDecay(Schedule):
     ``stable_steps`` more, then over ``decay_steps`` from ``lr`` to ``final_lr``
     (``decay``: ``'linear'`` ``1-p``, ``'cosine'`` ``(1+cos(pi p))/2`` or ``'1-sqrt'``
     ``1-sqrt(p)``), then ``final_lr``.
+
+    timm's ``WSDLRScheduler`` adds decays ``'power'`` ``1 - p**decay_power`` and
+    ``'exp'`` ``(r**p - r) / (1 - r)`` with ``r = decay_ratio``, and stable phases that
+    keep decaying: ``stable='rsqrt'`` ``lr * (1 + s/tau) ** -0.5`` or ``'power'``
+    ``lr * (1 + s/tau) ** -stable_power``, with ``s = t - W`` and ``tau =
+    stable_timescale`` (default ``W``), clamped at ``final_lr`` from below. The decay
+    then starts from that decaying value, step by step: ``final_lr + (top(t) -
+    final_lr) * f(p)`` (Big Vision's form).
     """
 
-    _fields = ("lr", "warmup_steps", "stable_steps", "decay_steps", "final_lr", "decay")
+    _fields = ("lr", "warmup_steps", "stable_steps", "decay_steps", "final_lr", "decay",
+               "stable", "stable_timescale", "stable_power", "decay_power", "decay_ratio")
 
     def __init__(self, lr, warmup_steps, stable_steps, decay_steps, final_lr=0.0,
-                 decay="linear"):
+                 decay="linear", stable="constant", stable_timescale=None, stable_power=0.5,
+                 decay_power=0.5, decay_ratio=0.1):
         self._set(lr=_lr("lr", lr), warmup_steps=_length("warmup_steps", warmup_steps, zero=True),
                   stable_steps=_length("stable_steps", stable_steps, zero=True),
                   decay_steps=_length("decay_steps", decay_steps, zero=True),
-                  final_lr=_lr("final_lr", final_lr), decay=v.choice("decay", decay, _WSD_DECAY))
+                  final_lr=_lr("final_lr", final_lr), decay=v.choice("decay", decay, _WSD_DECAY),
+                  stable=v.choice("stable", stable, _WSD_STABLE),
+                  stable_timescale=_length("stable_timescale", stable_timescale, optional=True),
+                  stable_power=v.real("stable_power", stable_power, low=0.0, low_open=True,
+                                      high=64.0),
+                  decay_power=v.real("decay_power", decay_power, low=0.0, low_open=True,
+                                     high=64.0),
+                  decay_ratio=v.real("decay_ratio", decay_ratio, low=0.0, low_open=True,
+                                     high=1.0, high_open=True))
+        if self.stable != "constant" and self._tau == 0:
+            raise ValueError(f"stable_timescale is required when stable={self.stable!r} and "
+                             f"warmup_steps is 0, got stable_timescale=None")
+
+    @property
+    def _tau(self):
+        return self.warmup_steps if self.stable_timescale is None else self.stable_timescale
+
+    def _top(self, t):
+        """The stable phase's value at ``t`` (where the decay starts from)."""
+        if self.stable == "constant":
+            return float(self.lr)
+        power = 0.5 if self.stable == "rsqrt" else self.stable_power
+        value = self.lr * _pow(1.0 + (t - self.warmup_steps) / self._tau, -power)
+        return max(value, float(self.final_lr))
 
     def _value(self, t):
         w = float(self.warmup_steps)
@@ -477,7 +578,7 @@ class WarmupStableDecay(Schedule):
         if t < w:
             return self.lr * (t / w)
         if t < stable_end:
-            return float(self.lr)
+            return self._top(t)
         if t >= stable_end + self.decay_steps:
             return float(self.final_lr)
         p = (t - stable_end) / self.decay_steps
@@ -485,14 +586,21 @@ class WarmupStableDecay(Schedule):
             f = 1.0 - p
         elif self.decay == "cosine":
             f = 0.5 * (1.0 + _cospi(p))
-        else:
+        elif self.decay == "1-sqrt":
             f = 1.0 - math.sqrt(p)
-        return self.final_lr + (self.lr - self.final_lr) * f
+        elif self.decay == "power":
+            f = 1.0 - _pow(p, self.decay_power)
+        else:
+            r = self.decay_ratio
+            f = (_pow(r, p) - r) / (1.0 - r)
+        return self.final_lr + (self._top(t) - self.final_lr) * f
 
     def _spec(self):
-        return ("wsd", _WSD_DECAY.index(self.decay),
+        decay_param = self.decay_ratio if self.decay == "exp" else self.decay_power
+        stable_power = 0.5 if self.stable == "rsqrt" else self.stable_power
+        return ("wsd", _WSD_DECAY.index(self.decay) | (_WSD_STABLE.index(self.stable) << 3),
                 (self.lr, self.warmup_steps, self.stable_steps, self.decay_steps,
-                 self.final_lr), (), ())
+                 self.final_lr, self._tau, stable_power, decay_param), (), ())
 
 
 class PiecewiseConstant(Schedule):
@@ -544,3 +652,61 @@ class PiecewiseLinear(Schedule):
 
     def _spec(self):
         return ("pwlinear", 0, (), (self.steps, self.lrs), ())
+
+
+# -- options shared by several leaves ------------------------------------------------------
+
+_RESTART_DECAY_MODES = ("peak", "amplitude")
+
+
+def _k_decay(value):
+    # timm's k_decay: bounded so that length**k stays finite for every length
+    return v.real("k_decay", value, low=0.0, low_open=True, high=16.0)
+
+
+def _k_ratio(elapsed, length, k):
+    """``elapsed / length``, or timm's ``elapsed**k / length**k``."""
+    if k == 1.0:
+        return elapsed / length
+    return _pow(elapsed, k) / _pow(length, k)
+
+
+def _cospi_any(x):
+    """``cos(pi x)`` for any finite ``x >= 0``: folded exactly into [0, 1] first (C does
+    the same before its polynomial, which is only accurate there)."""
+    if not math.isfinite(x):
+        return math.nan
+    y = math.fmod(x, 2.0)
+    if y > 1.0:
+        y = 2.0 - y
+    return _cospi(y)
+
+
+class Tanh(Schedule):
+    """timm's ``TanhLRScheduler`` (one cycle): with ``x = t / T`` (``T = total_steps``),
+    ``final_lr + (lr - final_lr) * (1 - tanh(lb * (1 - x) + ub * x)) / 2`` for ``t < T``,
+    then ``final_lr``.
+
+    As in timm, even ``t = 0`` is not exactly ``lr`` (``lb = -7`` gives 0.99999917 of
+    it) and the last ``(1 - tanh(ub))/2`` of the amplitude (0.25% for ``ub = 3``) is
+    dropped at ``T``. timm's warmup (``warmup_prefix=False``) rises to the curve at
+    ``W``: ``Warmup(Tanh(...), W, clock='global', target='end')``.
+    """
+
+    _fields = ("lr", "total_steps", "final_lr", "lb", "ub")
+
+    def __init__(self, lr, total_steps, final_lr=0.0, lb=-7.0, ub=3.0):
+        lb = v.real("lb", lb, low=-1e6, high=1e6)
+        self._set(lr=_lr("lr", lr), total_steps=_length("total_steps", total_steps),
+                  final_lr=_lr("final_lr", final_lr), lb=lb,
+                  ub=v.real("ub", ub, low=lb, low_open=True, high=1e6))
+
+    def _value(self, t):
+        if t >= self.total_steps:
+            return float(self.final_lr)
+        x = t / self.total_steps
+        return self.final_lr + (self.lr - self.final_lr) * (
+            0.5 * (1.0 - math.tanh(self.lb * (1.0 - x) + self.ub * x)))
+
+    def _spec(self):
+        return ("tanh", 0, (self.lr, self.total_steps, self.final_lr, self.lb, self.ub), (), ())
