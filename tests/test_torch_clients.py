@@ -102,12 +102,21 @@ def _fit(pl, configure, epochs, *, tmp_path=None, every=None, ckpt_path=None, ca
                          enable_model_summary=False, enable_checkpointing=bool(every),
                          callbacks=cbs, num_sanity_val_steps=0, accelerator="cpu", devices=1)
     ds, batch = _data()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(does not have many workers|ckpt_path|"
-                                "LitLogger|litlogger).*")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         trainer.fit(Tiny(configure), DataLoader(ds, batch_size=batch),
                     DataLoader(ds, batch_size=batch), ckpt_path=ckpt_path)
+    _no_scheduler_warnings(caught)
     return record.lrs
+
+
+def _no_scheduler_warnings(caught):
+    """Lightning and the Trainer warn about many things; the scheduler about none of them
+    (no deprecated-epoch warning, no step-order warning, no config mismatch)."""
+    ours = [str(w.message) for w in caught
+            if re.search(r"epoch parameter|lr_scheduler\.step\(\)|schedule differs|fastlr",
+                         str(w.message))]
+    assert not ours
 
 
 def _checkpoints(tmp_path):
@@ -303,7 +312,10 @@ def _trainer_run(hf, out_dir, make_schedule, *, max_steps=24, resume=None, plate
     trainer = Trainer(model=model, args=args, train_dataset=_Pairs(64, 0),
                       eval_dataset=_Pairs(64, 1) if plateau else None,
                       optimizers=(opt, sched), callbacks=callbacks)
-    trainer.train(resume_from_checkpoint=resume)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train(resume_from_checkpoint=resume)
+    _no_scheduler_warnings(caught)
     return record.lrs, sched
 
 

@@ -303,7 +303,7 @@ class LRScheduler(_TorchLRScheduler):
         """
         if metrics is None and epoch is None:  # the per-update call: keep it short
             t = self.last_epoch + 1
-            if self._single is None or not self._fast_apply(t):
+            if not self._fast_apply(t):
                 self._write(*self._plan(t))
             self.last_epoch = t
             self._step_count += 1
@@ -457,24 +457,35 @@ class LRScheduler(_TorchLRScheduler):
         return out
 
     def _apply(self, t, metric=None, mode="step"):
-        if metric is None and mode == "step" and self._single is not None:
-            if self._fast_apply(t):
-                return
+        if metric is None and mode == "step" and self._fast_apply(t):
+            return
         self._write(*self._plan(t, metric, mode))
 
     def _fast_apply(self, t):
-        """The hot path of ``step()``: one schedule, float lrs that nobody else wrote.
-        Returns False (having written nothing) for anything else: ``_plan`` handles it."""
+        """The hot path of ``step()``: float lrs that nobody else wrote, as many groups as
+        at the last write. Returns False (having written nothing) for anything else:
+        ``_plan`` handles it (and raises the errors)."""
         groups = self.optimizer.param_groups
         w_obj = self._w_obj
         n = len(groups)
         if n != len(w_obj):
             return False
+        single = self._single
         try:
-            base = self._single(t)
+            if single is not None:
+                base = single(t)
+                if type(base) is not float or base - base != 0.0:  # NaN for inf and NaN
+                    return False
+                bases = [base] * n
+            else:
+                per = self._per_group
+                if len(per) != n:
+                    return False
+                bases = [s(t) for s in per]
+                for b in bases:
+                    if type(b) is not float or b - b != 0.0:
+                        return False
         except OverflowError:
-            return False  # _plan raises the error
-        if type(base) is not float or base - base != 0.0:  # NaN exactly for inf and NaN
             return False
         lrs = []
         # one loop that writes as it checks (this is the hot path); a failed check puts
@@ -487,7 +498,7 @@ class LRScheduler(_TorchLRScheduler):
                 for j in range(i):
                     groups[j]["lr"] = w_obj[j]
                 return False
-            lr = base * scale
+            lr = bases[i] * scale
             if lr - lr != 0.0:
                 for j in range(i):
                     groups[j]["lr"] = w_obj[j]
@@ -506,7 +517,7 @@ class LRScheduler(_TorchLRScheduler):
         self._w_obj = self._w_val = lrs
         if len(self._w_ver) != n:
             self._w_ver = [None] * n
-        self._w_base = [base] * n
+        self._w_base = bases
         self._last_lr = lrs.copy()
         return True
 
