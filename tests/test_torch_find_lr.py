@@ -189,12 +189,14 @@ def test_restores_model_optimizer_and_a_driving_scheduler(fl, kind, pass_schedul
     model, opt, crit, loader, sched = make()
     first = _train(model, opt, crit, loader, sched, 7)
     sched.step(1.0)
+    sched.step()
     sched.step(2.0)  # a cut: the plateau has state
     plain = first + _train(model, opt, crit, loader, sched, 7)
 
     model, opt, crit, loader, sched = make()
     first = _train(model, opt, crit, loader, sched, 7)
     sched.step(1.0)
+    sched.step()
     sched.step(2.0)
     model.eval()
     before = (_params(model), copy.deepcopy(opt.state_dict()), sched.state_dict())

@@ -903,3 +903,35 @@ def test_sequential_lr_of_fastlr_children_restarts_at_milestones(fl):
         opt.step()
         seq.step()
     assert lrs == [a(t) for t in range(5)] + [b(t) for t in range(10)]
+
+
+def test_load_state_dict_restores_the_saved_lr_scales(fl):
+    s = fl.Cosine(0.1, 100)
+    a = ft.LRScheduler(make_opt(lrs=(0.1, 0.1)), s)
+    a.optimizer.param_groups[1]["lr_scale"] = 0.25
+    a.step()
+    b_opt = make_opt(lrs=(0.1, 0.1))
+    b_opt.param_groups[0]["lr_scale"] = 3.0  # not in the saved state: dropped
+    b = ft.LRScheduler(b_opt, s)
+    b.load_state_dict(a.state_dict())
+    assert "lr_scale" not in b_opt.param_groups[0]
+    assert [g["lr"] for g in b_opt.param_groups] == [s(1), s(1) * 0.25]
+    assert b.get_last_lr() == a.get_last_lr()
+    with pytest.raises(ValueError, match=r"lr_scales'\]\[1\]"):
+        b.load_state_dict(dict(a.state_dict(), lr_scales=[None, math.inf]))
+    assert [g["lr"] for g in b_opt.param_groups] == [s(1), s(1) * 0.25]
+
+
+def test_metrics_alone_under_a_moving_base_warn_once(fl):
+    opt = make_opt()
+    sched = ft.LRScheduler(opt, fl.ReduceOnPlateau(fl.Warmup(fl.Constant(0.1), 10),
+                                                   patience=0))
+    sched.step(1.0)
+    with pytest.warns(UserWarning, match="no step\\(\\) between them"):
+        sched.step(0.9)
+    sched.step(0.8)  # once only (filterwarnings = error)
+    assert opt.param_groups[0]["lr"] == 0.0  # the warmup's first value, as warned
+    flat = ft.LRScheduler(make_opt(), fl.ReduceOnPlateau(0.1, patience=0))
+    for m in (1.0, 2.0, 3.0):  # a constant base has no clock: metrics alone are fine
+        flat.step(m)
+    assert flat.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)

@@ -258,6 +258,8 @@ class LRScheduler(_TorchLRScheduler):
         self.base_lrs = [g["initial_lr"].clone() if isinstance(g["initial_lr"], _Tensor)
                          else g["initial_lr"] for g in groups]
         self._forget_writes()
+        self._metric_t = None  # the t of the last metric (see _check_clock)
+        self._clock_warned = False
         self.last_epoch = -1
         self._step_count = 0
         self.step()  # t = 0: the lr of the first update
@@ -326,8 +328,26 @@ class LRScheduler(_TorchLRScheduler):
         if metrics is not None:
             metrics = _metric(metrics)
         self._apply(t, metrics, mode)
+        if metrics is not None:
+            self._check_clock(t)
         self.last_epoch = t
         self._step_count += 1
+
+    def _check_clock(self, t):
+        """Warn once when two metrics arrive at the same ``t`` and a plateau's base schedule
+        is not constant: its clock (``step()`` calls) is not running, which with metric
+        calls alone (one Lightning config with ``reduce_on_plateau``) holds e.g. a warmup
+        at its first value for ever."""
+        if self._metric_t == t and not self._clock_warned:
+            moving = [p for p in self._plateaus if not _constant(p.base)]
+            if moving:
+                self._clock_warned = True
+                warnings.warn(
+                    f"two metrics at step {t} and no step() between them: the base schedule "
+                    f"of {moving[0]!r} is read at step {t} until step() advances it. Call "
+                    "step() once per update as well (in Lightning, list the scheduler in a "
+                    "second config with interval 'step')", UserWarning, stacklevel=3)
+        self._metric_t = t
 
     def _update_lr(self, epoch=None):
         # torch's composites (SequentialLR, ChainedScheduler) drive children through this
@@ -419,8 +439,8 @@ class LRScheduler(_TorchLRScheduler):
             for i, group in enumerate(groups):
                 if i in rescale:
                     scale = rescale[i]
-                elif scales is not None and i < len(scales) and scales[i] is not None:
-                    scale = scales[i]
+                elif scales is not None and i < len(scales):  # a saved state's scales
+                    scale = 1.0 if scales[i] is None else scales[i]
                 else:
                     scale = group.get("lr_scale", 1.0)
                 if type(scale) is not float and not isinstance(scale, numbers.Real):
@@ -690,6 +710,14 @@ class LRScheduler(_TorchLRScheduler):
         sched = self._single if self._single is not None else list(self._per_group)
         extra = f", momentum={self.momentum_schedules!r}" if self._has_momentum else ""
         return f"fastlr.torch.LRScheduler(t={self.last_epoch}, schedule={sched!r}{extra})"
+
+
+def _constant(schedule):
+    """True for a ``Constant`` of either backend (a value with no clock to wait for)."""
+    try:
+        return schedule.to_config().get("class") == "Constant"
+    except TypeError:  # a Lambda inside: no config
+        return False
 
 
 def _plain_scale(s):
