@@ -53,6 +53,17 @@ WORKLOADS = {
     "onecycle_adamw_beta1": ("adamw", 1, lambda mod: (mod.OneCycle(LR, TOTAL),
                                                       mod.OneCycle(LR, TOTAL).momentum()),
                              lambda o: L.OneCycleLR(o, max_lr=LR, total_steps=TOTAL)),
+    # one schedule per group: the general (checked, then written) path of step()
+    "cosine_4_schedules": ("sgd", 4, lambda mod: ([mod.Cosine(LR, TOTAL)] * 4, None),
+                           lambda o: L.CosineAnnealingLR(o, T_max=TOTAL)),
+    # step() of ReduceOnPlateau(warmup + cosine) between metrics; torch cannot put a
+    # warmup under its plateau, so its nearest per-update cost is the SequentialLR below
+    "plateau_warmup_cosine": (
+        "sgd", 1,
+        lambda mod: (mod.ReduceOnPlateau(mod.warmup_cosine(LR, WARMUP, TOTAL)), None),
+        lambda o: L.SequentialLR(o, [L.LinearLR(o, 1e-3, 1.0, total_iters=WARMUP),
+                                     L.CosineAnnealingLR(o, T_max=TOTAL - WARMUP)],
+                                 milestones=[WARMUP])),
     "warmup_cosine_sequential": (
         "sgd", 1,
         lambda mod: (mod.Sequence([mod.Linear(LR * 1e-3, LR, WARMUP),

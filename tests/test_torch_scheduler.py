@@ -4,6 +4,7 @@ Every test runs with warnings turned into errors (the module's ``filterwarnings`
 step-order or deprecation warning from torch or from us fails it.
 """
 import io
+import math
 import warnings
 
 import numpy as np
@@ -264,7 +265,7 @@ def test_resume_from_a_torch_scheduler_checkpoint(fl):
 
 def test_numpy_steps_become_plain_numbers(fl):
     sched = ft.LRScheduler(make_opt(), fl.Cosine(0.1, 100))
-    sched.step(np.int64(7))
+    sched.step(epoch=np.int64(7))
     assert type(sched.last_epoch) is int and sched.get_last_lr() == [fl.Cosine(0.1, 100)(7)]
     sched.load_state_dict(dict(sched.state_dict(), last_epoch=np.int32(9)))
     assert type(sched.state_dict()["last_epoch"]) is int
@@ -317,15 +318,17 @@ def test_step_with_an_explicit_step_seeks(fl):
     s = fl.Step(0.1, 5)
     opt = make_opt()
     sched = ft.LRScheduler(opt, s)
-    sched.step(12)
-    sched.step(12)  # idempotent (torch's chainable form decays again)
+    sched.step(epoch=12)
+    sched.step(epoch=12)  # idempotent (torch's chainable form decays again)
     assert sched.last_epoch == 12 and opt.param_groups[0]["lr"] == s(12)
     sched.step()
     assert sched.last_epoch == 13
     with pytest.raises(ValueError, match="step must be"):
-        sched.step(-1)
+        sched.step(epoch=-1)
+    with pytest.raises(TypeError, match="epoch must be"):
+        sched.step(epoch="3")
     with pytest.raises(TypeError, match="step must be"):
-        sched.step("3")
+        sched.step("3")  # checked before torch's deprecation warning
     assert sched.last_epoch == 13
 
 
@@ -404,17 +407,13 @@ def test_bad_arguments(fl):
         ft.LRScheduler([torch.zeros(2)], fl.Constant(0.1))
 
 
-def test_one_schedule_follows_added_param_groups(fl):
+def test_a_new_group_with_an_lr_scale_keeps_it(fl):
     opt = make_opt()
     sched = ft.LRScheduler(opt, fl.Step(0.1, 2))
     opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr_scale": 0.1})
     sched.step()
     sched.step()
     assert [g["lr"] for g in opt.param_groups] == [0.1 * 0.1, 0.1 * 0.1 * 0.1]
-    per = ft.LRScheduler(make_opt(), [fl.Constant(0.1)])
-    per.optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))]})
-    with pytest.raises(ValueError, match="param groups"):
-        per.step()
 
 
 def test_works_inside_torch_chained_scheduler(fl):
@@ -484,3 +483,455 @@ def test_mlp_training_matches_torch_onecycle_adamw(fl, one_thread):
     assert_close(f_lrs[:n - 1], t_lrs[:n - 1], 1e-2)
     assert f_loss[-1] < 0.5 * f_loss[0]
     np.testing.assert_allclose(f_loss, t_loss, rtol=1e-5, atol=1e-7)
+
+
+# -- check everything, then write -----------------------------------------------------------------
+
+def _snapshot(opt, sched):
+    return ([dict((k, v) for k, v in g.items() if k != "params") for g in opt.param_groups],
+            sched.last_epoch, sched._step_count, list(sched.get_last_lr()))
+
+
+BAD_VALUES = {"inf": math.inf, "nan": math.nan, "huge_int": 10**400, "neg_inf": -math.inf}
+
+
+@pytest.mark.parametrize("bad", list(BAD_VALUES))
+def test_a_bad_later_group_schedule_writes_nothing(fl, bad):
+    value = BAD_VALUES[bad]
+    opt = make_opt("adam", lrs=(0.1, 0.1, 0.1))
+    lrs = [fl.Cosine(0.1, 10), fl.Constant(0.05),
+           fl.Lambda(lambda t: 0.01 if t < 3 else value)]
+    sched = ft.LRScheduler(opt, lrs, momentum=fl.Linear(0.9, 0.8, 10))
+    for _ in range(2):
+        sched.step()
+    before = _snapshot(opt, sched)
+    with pytest.raises(ValueError, match="param group 2.*nothing was written"):
+        sched.step()
+    assert _snapshot(opt, sched) == before
+    with pytest.raises(ValueError, match="param group 2"):
+        sched.step(epoch=5)  # a seek is checked the same way
+    assert _snapshot(opt, sched) == before
+
+
+def test_a_bad_momentum_value_writes_no_lr(fl):
+    opt = make_opt("sgd", lrs=(0.1, 0.1))
+    sched = ft.LRScheduler(opt, fl.Cosine(0.1, 10),
+                           momentum=[fl.Constant(0.9), fl.Lambda(lambda t: 0.9 if t < 2 else
+                                                                 math.nan)])
+    sched.step()
+    before = _snapshot(opt, sched)
+    with pytest.raises(ValueError, match="momentum schedule of param group 1"):
+        sched.step()
+    assert _snapshot(opt, sched) == before
+
+
+@pytest.mark.parametrize("scale,exc", [("2", TypeError), (math.inf, ValueError),
+                                       (1e308, ValueError), (None, TypeError)])
+def test_a_bad_lr_scale_writes_nothing(fl, scale, exc):
+    opt = make_opt(lrs=(0.1, 0.1, 0.1))
+    sched = ft.LRScheduler(opt, fl.Constant(10.0))
+    sched.step()
+    opt.param_groups[2]["lr_scale"] = scale
+    before = _snapshot(opt, sched)
+    with pytest.raises(exc, match="param group 2"):
+        sched.step()
+    assert _snapshot(opt, sched) == before
+    with pytest.raises(exc, match="param group 2"):  # the per-group path checks the same
+        ft.LRScheduler(opt, [fl.Constant(10.0)] * 3)
+
+
+def test_a_tensor_lr_group_is_not_filled_when_a_later_group_fails(fl):
+    p = [torch.nn.Parameter(torch.zeros(2)) for _ in range(2)]
+    opt = torch.optim.Adam([{"params": [p[0]], "lr": torch.tensor(0.01)},
+                            {"params": [p[1]], "lr": 0.01}])
+    sched = ft.LRScheduler(opt, [fl.Cosine(0.01, 10), fl.Lambda(lambda t: 0.01 if t < 1
+                                                               else math.inf)])
+    lr_t = opt.param_groups[0]["lr"]
+    value = float(lr_t)
+    with pytest.raises(ValueError, match="param group 1"):
+        sched.step()
+    assert float(lr_t) == value and sched.last_epoch == 0
+
+
+def test_base_lrs_do_not_alias_tensor_lrs():
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    opt = torch.optim.Adam(p, lr=torch.tensor(0.01))
+    sched = ft.LRScheduler(opt, fastlr_cosine())
+    group = opt.param_groups[0]
+    assert sched.base_lrs[0] is not group["initial_lr"]
+    assert sched.base_lrs[0] is not group["lr"]
+    assert float(sched.base_lrs[0]) == float(group["initial_lr"]) == pytest.approx(0.01)
+    torch_sched = L.StepLR(torch.optim.Adam(p, lr=torch.tensor(0.01)), 3)  # torch does the same
+    assert torch_sched.base_lrs[0] is not torch_sched.optimizer.param_groups[0]["initial_lr"]
+
+
+def fastlr_cosine():
+    import fastlr
+    return fastlr.Cosine(0.01, 10)
+
+
+# -- no silent seek -------------------------------------------------------------------------------
+
+def test_a_positional_step_warns_as_torch_and_seeks(fl):
+    s = fl.Cosine(0.1, 1000)
+    opt = make_opt()
+    sched = ft.LRScheduler(opt, s)
+    for _ in range(500):
+        sched.step()
+    with pytest.warns(UserWarning) as record:
+        sched.step(0.93)
+    assert len(record) == 1
+    assert str(record[0].message) == L.EPOCH_DEPRECATION_WARNING  # torch's own text
+    assert sched.last_epoch == 0.93 and opt.param_groups[0]["lr"] == s(0.93)
+    with pytest.warns(UserWarning, match="The epoch parameter"):  # torch warns the same
+        o = make_opt()
+        torch_sched = L.StepLR(o, 3)
+        o.step()
+        torch_sched.step(4)
+    sched.step(epoch=7)  # the keyword seeks without a warning (filterwarnings = error)
+    assert sched.last_epoch == 7 and opt.param_groups[0]["lr"] == s(7)
+    with pytest.raises(TypeError, match="no schedule is a ReduceOnPlateau"):
+        sched.step(0.5, epoch=3)
+    assert sched.last_epoch == 7
+
+
+# -- plateau --------------------------------------------------------------------------------------
+
+PLATEAU_METRICS = [1.0, 0.9, 0.91, 0.92, 0.93, 0.8, 0.8, 0.81, 0.85, 0.79, 0.9, 0.95, 0.99,
+                   1.2, 0.7, 0.7, 0.71, 0.72, 0.73, 0.74, 0.75, 0.76, 0.77, 0.78, math.nan,
+                   0.6, 0.61, 0.62, 0.63]
+
+PLATEAU_KWARGS = {
+    "default": {},
+    "patience0_cooldown": dict(patience=0, cooldown=2, factor=0.5),
+    "max_abs": dict(mode="max", threshold_mode="abs", threshold=0.01, patience=1),
+    "min_lr": dict(patience=1, factor=0.3, min_lr=0.004),
+}
+
+
+def _as(kind, x):
+    if kind == "float":
+        return x
+    if kind == "tensor":
+        return torch.tensor(x, dtype=torch.float32)
+    return np.float32(x)
+
+
+@pytest.mark.parametrize("metric_kind", ["float", "tensor", "numpy"])
+@pytest.mark.parametrize("case", list(PLATEAU_KWARGS))
+def test_plateau_same_lrs_as_torch_reduce_lr_on_plateau(fl, case, metric_kind):
+    kw = dict(PLATEAU_KWARGS[case])
+    if case != "default":
+        kw.setdefault("patience", 2)
+    metrics = PLATEAU_METRICS if kw.get("mode") != "max" else [-m for m in PLATEAU_METRICS]
+    o1 = make_opt(lrs=(0.1,))
+    theirs = L.ReduceLROnPlateau(o1, **kw)
+    o2 = make_opt(lrs=(0.1,))
+    ours = ft.LRScheduler(o2, fl.ReduceOnPlateau(0.1, **kw))
+    for m in metrics:
+        theirs.step(_as(metric_kind, m))
+        ours.step(_as(metric_kind, m))
+        np.testing.assert_allclose(o2.param_groups[0]["lr"], o1.param_groups[0]["lr"],
+                                   rtol=1e-12)
+        assert ours.get_last_lr() == [o2.param_groups[0]["lr"]]
+    assert ours.last_epoch == 0  # metrics do not move the update clock
+    if case != "default":
+        assert o1.param_groups[0]["lr"] < 0.1  # the sequence did cut the lr
+
+
+def test_plateau_over_warmup_in_a_plain_loop_and_exact_resume(fl):
+    def make():
+        opt = make_opt("adam", lrs=(1e-3, 1e-3))
+        opt.param_groups[1]["lr_scale"] = 0.5
+        plateau = fl.ReduceOnPlateau(fl.Warmup(fl.Cosine(1e-3, 200), 20), patience=1,
+                                     factor=0.5)
+        return opt, ft.LRScheduler(opt, plateau), plateau
+
+    def run_epochs(opt, sched, epochs, first=0):
+        out = []
+        for e in range(first, first + epochs):
+            for _ in range(7):
+                out.append([g["lr"] for g in opt.param_groups])
+                opt.step()
+                sched.step()
+            sched.step(torch.tensor(PLATEAU_METRICS[e], dtype=torch.float32))
+            out.append([g["lr"] for g in opt.param_groups])
+        return out
+
+    opt, sched, plateau = make()
+    full = run_epochs(opt, sched, 12)
+    # lr = base(t) * scale, with the update clock = step() calls
+    assert sched.last_epoch == 84
+    base = fl.Warmup(fl.Cosine(1e-3, 200), 20)
+    assert opt.param_groups[0]["lr"] == base(84) * plateau.scale
+    assert plateau.scale < 1.0 and full[3][0] == base(3)  # warmup ran, then a cut
+
+    opt, sched, plateau = make()
+    first = run_epochs(opt, sched, 5)
+    buf = io.BytesIO()
+    torch.save({"opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)
+    assert ckpt["sched"]["plateau"] == plateau.state_dict()
+    opt, sched, plateau = make()  # a fresh process: a new plateau object
+    opt.load_state_dict(ckpt["opt"])
+    sched.load_state_dict(ckpt["sched"])
+    second = run_epochs(opt, sched, 7, first=5)
+    assert first + second == full  # bit for bit
+
+
+def test_plateau_mixed_with_plain_group_schedules(fl):
+    opt = make_opt(lrs=(0.1, 0.1))
+    cos = fl.Cosine(0.05, 100)
+    plateau = fl.ReduceOnPlateau(fl.Constant(0.1), patience=0)
+    sched = ft.LRScheduler(opt, [plateau, cos])
+    sched.step()
+    sched.step(1.0)
+    sched.step(2.0)  # worse: cut
+    assert [g["lr"] for g in opt.param_groups] == [0.1 * plateau.scale, cos(1)]
+    assert plateau.scale == pytest.approx(0.1)
+    sched.step()
+    assert [g["lr"] for g in opt.param_groups] == [0.1 * plateau.scale, cos(2)]
+    state = sched.state_dict()
+    assert state["plateau"][1] is None and state["plateau"][0] == plateau.state_dict()
+
+
+def test_a_shared_plateau_is_updated_once_per_metric(fl):
+    plateau = fl.ReduceOnPlateau(0.1, patience=0)
+    opt = make_opt(lrs=(0.1, 0.1))
+    sched = ft.LRScheduler(opt, [plateau, plateau])
+    sched.step(1.0)
+    sched.step(2.0)
+    assert plateau.num_updates == 2 and plateau.scale == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("bad", [True, "0.5", torch.tensor([0.1, 0.2]), None, [0.5],
+                                 torch.tensor(True), np.array(["a"])])
+def test_bad_metrics_write_nothing(fl, bad):
+    plateau = fl.ReduceOnPlateau(0.1, patience=0)
+    opt = make_opt()
+    sched = ft.LRScheduler(opt, [plateau])
+    sched.step(1.0)
+    state = plateau.state_dict()
+    before = _snapshot(opt, sched)
+    if bad is None:
+        sched.step(None)  # no metric: a plain update step
+        assert sched.last_epoch == 1
+        return
+    with pytest.raises(TypeError, match="metrics must be"):
+        sched.step(bad)
+    assert _snapshot(opt, sched) == before and plateau.state_dict() == state
+
+
+def test_a_failed_metric_step_restores_the_plateau(fl):
+    plateau = fl.ReduceOnPlateau(1.0, patience=0)
+    opt = make_opt(lrs=(0.1, 0.1))
+    sched = ft.LRScheduler(opt, [plateau, fl.Lambda(lambda t: 0.1 if t < 1 else math.nan)])
+    sched.step(1.0)
+    state = plateau.state_dict()
+    before = _snapshot(opt, sched)
+    with pytest.raises(ValueError, match="param group 1"):
+        sched.step(epoch=1)
+    with pytest.raises(ValueError, match="param group 1"):
+        sched.step(2.0, epoch=1)
+    assert plateau.state_dict() == state and _snapshot(opt, sched) == before
+
+
+def test_plateau_state_dict_mismatch_is_refused(fl):
+    plateau = ft.LRScheduler(make_opt(), fl.ReduceOnPlateau(0.1))
+    plain = ft.LRScheduler(make_opt(), fl.Constant(0.1))
+    with pytest.raises(ValueError, match="plateau"):
+        plain.load_state_dict(plateau.state_dict())
+    with pytest.raises(ValueError, match="plateau"):  # checked before the config warning
+        plateau.load_state_dict(dict(plain.state_dict(), plateau={"scale": 1.0}))
+    # a torch (or format 1) state has no plateau entry: the plateau keeps its state
+    plateau.load_state_dict({"last_epoch": 0})
+
+
+# -- groups added later and outside writes --------------------------------------------------------
+
+CHAINABLE = {
+    # name: (torch chainable factory, fastlr schedule factory)
+    "step": (lambda o: L.StepLR(o, step_size=4, gamma=0.5), lambda fl: fl.Step(0.1, 4, 0.5)),
+    "exponential": (lambda o: L.ExponentialLR(o, gamma=0.9),
+                    lambda fl: fl.Exponential(0.1, 0.9)),
+    "linear": (lambda o: L.LinearLR(o, start_factor=0.2, end_factor=1.0, total_iters=15),
+               lambda fl: fl.Linear(0.02, 0.1, 15)),
+    "multistep": (lambda o: L.MultiStepLR(o, [3, 9, 14], gamma=0.3),
+                  lambda fl: fl.MultiStep(0.1, [3, 9, 14], 0.3)),
+    "cosine": (lambda o: L.CosineAnnealingLR(o, T_max=30), lambda fl: fl.Cosine(0.1, 30)),
+}
+
+
+def _with_writes(opt, sched, n=24):
+    """Step ``n`` times, with an outside write to group 0 at 5 and 17, a group added at 8
+    (lr 1e-3) and an outside write to it at 12; the lrs of every group at every step."""
+    out = []
+    for t in range(n):
+        if t == 5:
+            opt.param_groups[0]["lr"] = 0.03
+        if t == 8:
+            opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 1e-3})
+        if t == 12:
+            opt.param_groups[-1]["lr"] = 2e-3
+        if t == 17:
+            opt.param_groups[0]["lr"] *= 2.0
+        opt.step()
+        sched.step()
+        out.append([float(g["lr"]) for g in opt.param_groups])
+    return out
+
+
+@pytest.mark.parametrize("name", list(CHAINABLE))
+def test_outside_writes_and_new_groups_as_torch_chainable(fl, name):
+    make_torch, make_fl = CHAINABLE[name]
+    o1 = make_opt(lrs=(0.1,))
+    expected = _with_writes(o1, make_torch(o1))
+    o2 = make_opt(lrs=(0.1,))
+    got = _with_writes(o2, ft.LRScheduler(o2, make_fl(fl)))
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-12)
+    assert o2.param_groups[1]["lr_scale"] == pytest.approx(2e-3 / make_fl(fl)(12))
+
+
+def test_a_new_group_keeps_its_own_lr(fl):
+    s = fl.Cosine(0.1, 1000)
+    opt = make_opt()
+    sched = ft.LRScheduler(opt, s)
+    for _ in range(10):
+        sched.step()
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.001})
+    sched.step()
+    new = opt.param_groups[1]
+    assert new["lr_scale"] == 0.001 / s(10)
+    assert new["lr"] == s(11) * (0.001 / s(10))
+    assert new["lr"] == pytest.approx(0.001, rel=1e-4)  # not 0.09998
+    assert sched.get_last_lr()[1] == new["lr"]
+
+
+def test_per_group_schedules_with_an_added_group_follow_group_0(fl):
+    a, b = fl.Step(0.1, 3), fl.Constant(0.01)
+    opt = make_opt(lrs=(0.1, 0.01))
+    sched = ft.LRScheduler(opt, [a, b])
+    sched.step()
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.05})
+    for _ in range(3):
+        sched.step()
+    assert [g["lr"] for g in opt.param_groups] == [a(4), b(4), a(4) * (0.05 / a(1))]
+    assert sched.schedules == [a, b, a]
+
+
+def test_a_rescale_where_the_schedule_is_zero_is_refused(fl):
+    s = fl.warmup_cosine(0.1, 10, 100)  # 0 at t = 0
+    opt = make_opt()
+    sched = ft.LRScheduler(opt, s)
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.001})
+    before = _snapshot(opt, sched)
+    with pytest.raises(ValueError, match="param group 1 was added.*lr_scale"):
+        sched.step()
+    assert _snapshot(opt, sched) == before
+    opt.param_groups[1]["lr_scale"] = 0.01  # the remedy the message names
+    sched.step()
+    assert opt.param_groups[1]["lr"] == s(1) * 0.01
+
+
+def test_tensor_lr_written_in_place_from_outside_is_rescaled(fl):
+    s = fl.Exponential(0.01, 0.9)
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    opt = torch.optim.Adam(p, lr=torch.tensor(0.01, dtype=torch.float64))
+    sched = ft.LRScheduler(opt, s)
+    for _ in range(3):
+        sched.step()
+    assert "lr_scale" not in opt.param_groups[0]  # no write seen, no rescale
+    opt.param_groups[0]["lr"].fill_(0.5)
+    sched.step()
+    assert float(opt.param_groups[0]["lr"]) == pytest.approx(0.5 * 0.9, rel=1e-12)
+    f32 = torch.optim.Adam(p, lr=torch.tensor(0.01))
+    sched = ft.LRScheduler(f32, s)
+    for _ in range(3):
+        sched.step()
+    assert "lr_scale" not in f32.param_groups[0]  # float32 rounding is not a write
+
+
+def test_rescaled_groups_resume_exactly_also_with_a_pending_write(fl):
+    s = fl.warmup_cosine(0.1, 5, 60)
+
+    def make():
+        opt = make_opt("adam", lrs=(0.1,))
+        return opt, ft.LRScheduler(opt, s)
+
+    def run(opt, sched, t0, t1):
+        out = []
+        for t in range(t0, t1):
+            out.append([g["lr"] for g in opt.param_groups])
+            opt.step()
+            sched.step()
+            # after the scheduler's step: seen by the next one (a checkpoint in between
+            # holds a write that no step has seen yet)
+            if t == 7:
+                opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))],
+                                     "lr": 1e-3})
+            if t in (11, 19):
+                opt.param_groups[0]["lr"] = 0.07
+        return out
+
+    opt, sched = make()
+    full = run(opt, sched, 0, 40)
+    for cut in (16, 20):  # 20: saved after the write at the end of step 19
+        opt, sched = make()
+        first = run(opt, sched, 0, cut)
+        buf = io.BytesIO()
+        torch.save({"opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
+        buf.seek(0)
+        ckpt = torch.load(buf, weights_only=True)
+        opt, sched = make()
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 1e-3})
+        sched.load_state_dict(ckpt["sched"])
+        opt.load_state_dict(ckpt["opt"])
+        second = run(opt, sched, cut, 40)
+        assert first + second == full, cut
+        assert sched.state_dict()["lr_scales"][1] == 1e-3 / s(8)
+
+
+def test_sequential_lr_of_fastlr_children_restarts_at_milestones(fl):
+    opt = make_opt()
+    a, b = fl.Linear(0.01, 0.1, 5), fl.Cosine(0.1, 20)
+    seq = L.SequentialLR(opt, [ft.LRScheduler(opt, a), ft.LRScheduler(opt, b)], [5])
+    lrs = []
+    for _ in range(15):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        seq.step()
+    assert lrs == [a(t) for t in range(5)] + [b(t) for t in range(10)]
+
+
+def test_load_state_dict_restores_the_saved_lr_scales(fl):
+    s = fl.Cosine(0.1, 100)
+    a = ft.LRScheduler(make_opt(lrs=(0.1, 0.1)), s)
+    a.optimizer.param_groups[1]["lr_scale"] = 0.25
+    a.step()
+    b_opt = make_opt(lrs=(0.1, 0.1))
+    b_opt.param_groups[0]["lr_scale"] = 3.0  # not in the saved state: dropped
+    b = ft.LRScheduler(b_opt, s)
+    b.load_state_dict(a.state_dict())
+    assert "lr_scale" not in b_opt.param_groups[0]
+    assert [g["lr"] for g in b_opt.param_groups] == [s(1), s(1) * 0.25]
+    assert b.get_last_lr() == a.get_last_lr()
+    with pytest.raises(ValueError, match=r"lr_scales'\]\[1\]"):
+        b.load_state_dict(dict(a.state_dict(), lr_scales=[None, math.inf]))
+    assert [g["lr"] for g in b_opt.param_groups] == [s(1), s(1) * 0.25]
+
+
+def test_metrics_alone_under_a_moving_base_warn_once(fl):
+    opt = make_opt()
+    sched = ft.LRScheduler(opt, fl.ReduceOnPlateau(fl.Warmup(fl.Constant(0.1), 10),
+                                                   patience=0))
+    sched.step(1.0)
+    with pytest.warns(UserWarning, match="no step\\(\\) between them"):
+        sched.step(0.9)
+    sched.step(0.8)  # once only (filterwarnings = error)
+    assert opt.param_groups[0]["lr"] == 0.0  # the warmup's first value, as warned
+    flat = ft.LRScheduler(make_opt(), fl.ReduceOnPlateau(0.1, patience=0))
+    for m in (1.0, 2.0, 3.0):  # a constant base has no clock: metrics alone are fine
+        flat.step(m)
+    assert flat.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
