@@ -508,9 +508,12 @@ def _run_one(spec, param, grad, states):
         for k in range(FL_NSTATE):
             it.s[k] = NULL
             if need & (1 << k):
-                if not _acquire_like(states[k], &sv[k], PyBUF_WRITABLE, it.dtype, pv.len):
-                    raise TypeError(f"states[{k}] must be a writeable C-contiguous array "
-                                    "with param's dtype and size")
+                # lerp only reads its end point (s[0]); every other state is written
+                if not _acquire_like(states[k], &sv[k], 0 if h.kind == _ref.LERP
+                                     else PyBUF_WRITABLE, it.dtype, pv.len):
+                    raise TypeError(f"states[{k}] must be a C-contiguous array with param's "
+                                    "dtype and size (writeable unless the kernel only "
+                                    "reads it)")
                 sheld[k] = 1
                 it.s[k] = sv[k].buf
         with nogil:

@@ -222,7 +222,16 @@ _NUMPY = (_np_sgd, _np_adam, _np_rmsprop, _np_adagrad, _np_lion, _np_sfsgd, _np_
 
 
 def _run_one(spec, param, grad, states):
-    """Apply ``spec`` to one array (arguments already validated)."""
+    """Apply ``spec`` to one array. The callers validated the arrays; this checks that
+    the spec is well formed and everything it reads is given, so a direct call raises
+    before writing instead of failing half way (as the compiled twin does)."""
+    need = check_spec("spec", spec)
+    states = tuple(states) + (None,) * (3 - len(states))
+    if need & NEED_GRAD and grad is None:
+        raise TypeError("grad must be a numpy.ndarray, got NoneType")
+    for k in range(3):
+        if need & (1 << k) and states[k] is None:
+            raise TypeError(f"states[{k}] must be a numpy.ndarray, got NoneType")
     kind, flags, coeffs = spec
     _NUMPY[kind](param, grad, states, flags, coeffs)
 

@@ -599,12 +599,12 @@ class Optimizer:
         """A loaded state buffer: finite, and >= 0 when it is a second moment."""
         bad = ~np.isfinite(a)
         if bad.any():
-            idx = np.unravel_index(int(np.argmax(bad)), a.shape)
-            raise ValueError(f"{name} must be finite, got {a[idx]!r} at index {idx}")
+            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
+            raise ValueError(f"{name} must be finite, got {float(a[idx])!r} at index {idx}")
         if key in self._nonneg_slots and (a < 0).any():
-            idx = np.unravel_index(int(np.argmax(a < 0)), a.shape)
-            raise ValueError(f"{name} is a second moment and must be >= 0, got {a[idx]!r} at "
-                             f"index {idx}")
+            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(a < 0)), a.shape))
+            raise ValueError(f"{name} is a second moment and must be >= 0, got "
+                             f"{float(a[idx])!r} at index {idx}")
 
     def _check_group_value(self, name, key, val):
         return kernels.real_hp(name, val)
