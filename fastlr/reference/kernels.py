@@ -503,10 +503,18 @@ def int_digits(n):
     return d
 
 
+_HUGE = 2 ** 1023
+
+
 def is_huge_int(value):
     """An int too large for a float64: shown by its digit count, never printed."""
+    t = type(value)
+    if t is float or t is bool:       # the common cases, checked at every step: fast
+        return False
+    if t is int:
+        return value >= _HUGE or value <= -_HUGE
     return (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-            and abs(int(value)) >= 2 ** 1023)
+            and abs(int(value)) >= _HUGE)
 
 
 def huge_int_error(name, value, where=""):

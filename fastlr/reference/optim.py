@@ -56,6 +56,8 @@ def _shown(value):
 
 
 def _flag(name, value):
+    if type(value) is bool:
+        return value
     if kernels.is_huge_int(value):
         raise TypeError(f"{name} must be a bool, got {_shown(value)}")
     return v.flag(name, value)
@@ -82,6 +84,8 @@ class _Rule:
                 raise TypeError(f"{name} must be a pair (beta1, beta2), got {_shown(value)}")
             return (self.beta1_rule.check("beta1", value[0]),
                     self.beta2_rule.check("beta2", value[1]))
+        if type(value) is float:
+            return float(v.real(name, value, **self.bounds))
         if self.kind == "sched" and _is_schedule(value):
             return value
         return kernels.real_hp(name, value, **self.bounds)
@@ -109,6 +113,8 @@ class _Rule:
             return float(v.real(name, x, **self.bounds))
         if self.kind == "int":
             return kernels.count_hp(name, value)
+        if type(value) is float:        # the common case, at every step: no huge-int test
+            return float(v.real(name, value, **self.bounds))
         return kernels.real_hp(name, value, **self.bounds)
 
 
@@ -255,6 +261,9 @@ class Optimizer:
         self._group_of = tuple(gi for gi, g in enumerate(self.param_groups)
                                for _ in g["params"])
         self._group_params = [tuple(g["params"]) for g in self.param_groups]
+        self._option_keys = frozenset(self._rules) | {"params"}
+        # ids are stable and unique while we hold the arrays: a fast identity check
+        self._group_ids = [list(map(id, ps)) for ps in self._group_params]
 
     # -- hooks of the concrete classes -----------------------------------------------------
     def _check_group(self, group):
@@ -317,8 +326,8 @@ class Optimizer:
                 f"built (now {len(groups) if isinstance(groups, list) else _shown(groups)}"
                 f", was {len(self._group_params)} groups); add groups with "
                 "add_param_group()")
-        expected = self._rules.keys() | {"params"}
-        for gi, (group, arrays) in enumerate(zip(groups, self._group_params)):
+        expected = self._option_keys
+        for gi, (group, ids) in enumerate(zip(groups, self._group_ids)):
             if not isinstance(group, dict):
                 raise ValueError(f"param_groups[{gi}] was replaced by a "
                                  f"{type(group).__name__}; it must stay the group dict")
@@ -331,8 +340,7 @@ class Optimizer:
                     else f"lost option(s) {missing}") + f"; {type(self).__name__} takes "
                     f"{sorted(self._rules)}")
             ps = group["params"]
-            if not isinstance(ps, list) or len(ps) != len(arrays) \
-                    or any(a is not b for a, b in zip(ps, arrays)):
+            if not isinstance(ps, list) or list(map(id, ps)) != ids:
                 raise ValueError(f"param_groups[{gi}]['params'] changed since the optimizer "
                                  "was built; arrays cannot be added, removed or swapped "
                                  "there (add new ones with add_param_group())")
@@ -388,8 +396,15 @@ class Optimizer:
         the numpy updates marks the optimizer as unusable (RuntimeError until
         :meth:`load_state_dict`).
         """
-        with self._Guard(self):
-            return self._step(grads, skip_nonfinite)
+        me = threading.get_ident()
+        if self._owner == me:
+            self._Guard(self).__enter__()       # raises the re-entry error
+        with self._lock:                        # (inlined _Guard: steps are hot)
+            self._owner = me
+            try:
+                return self._step(grads, skip_nonfinite)
+            finally:
+                self._owner = None
 
     def _step(self, grads, skip_nonfinite):
         self._check_usable()
