@@ -628,7 +628,7 @@ class Optimizer:
     def __getstate__(self):
         with self._Guard(self):
             state = dict(self.__dict__)
-        for key in ("_runner", "_lock", "_owner"):
+        for key in ("_runner", "_lock", "_owner", "_group_ids"):   # rebuilt on load
             state.pop(key, None)
         return state
 
@@ -636,6 +636,7 @@ class Optimizer:
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._owner = None
+        self._group_ids = [list(map(id, ps)) for ps in self._group_params]
         self._runner = None
         self._runner_()      # checks the copied arrays again (and records their memory)
         _LIVE.add(self)
