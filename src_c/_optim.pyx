@@ -1,12 +1,17 @@
 # distutils: sources = src_c/fl_optim.c
-"""The compiled optimizer kernels (``fastlr._optim``).
+"""The compiled optimizer kernels (``fastlr._optim``, internal).
 
-:class:`Runner` applies one optimizer step to all of an optimizer's arrays with a
-single nogil C call (``fl_optim_run`` in ``src_c/fl_optim.c``): Python hands over one
-table of pointers per step instead of paying a call per array. :func:`run_one` is the
-same for one array (the public :mod:`fastlr.kernels` functions). Validation is the
-reference's: a fast check here, and on any failure the reference check
-(:func:`fastlr.reference.kernels.check_step`) runs to raise the very same error.
+:class:`Runner` (``fastlr.kernels._Runner``) applies one optimizer step to all of an
+optimizer's arrays with a single nogil C call (``fl_optim_run`` in
+``src_c/fl_optim.c``): Python hands over one table of pointers per step instead of
+paying a call per array. :func:`_run_one` is the same for one array (behind the public
+:mod:`fastlr.kernels` functions). Validation is the reference's: a fast check here, and
+on any failure the reference check (:mod:`fastlr.reference.kernels`) runs to raise the
+very same error. Every entry point checks what the C code dereferences (the kind, every
+buffer the kind reads, their dtypes and sizes), so no call from Python can crash.
+
+The thread count is :mod:`fastlr._threads`'s (registered at import): 1 in a child made
+by ``os.fork()``, whose copy of libgomp's thread pool would hang a parallel region.
 """
 cimport cython
 from cpython.buffer cimport PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE
