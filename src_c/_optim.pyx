@@ -158,9 +158,7 @@ cdef int _acquire_like(object a, Py_buffer *view, int flags, int dtype, Py_ssize
     return 1
 
 
-_BUSY = ("this optimizer is already stepping in another thread: steps on one optimizer "
-         "must not overlap (the optimizers serialise their own steps; this is the "
-         "internal runner)")
+_BUSY = _ref.RUNNER_BUSY
 
 
 @cython.final

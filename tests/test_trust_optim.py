@@ -459,6 +459,31 @@ def test_step_from_inside_a_step_raises(fl):
     assert opt.step(np.ones(3))
 
 
+class _ReentrantGrads(list):
+    """A grads list whose iteration (the runner copies it into a plain list inside its
+    call) steps the same runner again: a nested call."""
+
+    def __iter__(self):
+        with pytest.raises(RuntimeError, match="already stepping"):
+            self.runner.step([np.ones(3)], self.specs, False)
+        return super().__iter__()
+
+
+def test_the_runner_refuses_overlapping_calls(fl):
+    """The internal runner holds per-call buffers: a second call while one is in
+    progress (another thread, or a callback) raises instead of sharing them."""
+    p = np.ones(3)
+    runner = fl.kernels._Runner([p], [(None, None, None)], [0])
+    specs = [ref.kernels.sgd_spec(0.5, 0.0, 0.0, 0.0, False, False, False)]   # shared
+    grads = _ReentrantGrads([np.ones(3)])
+    grads.runner, grads.specs = runner, specs
+    assert runner.step(grads, specs, False)
+    np.testing.assert_array_equal(p, 0.5)               # the outer call ran, once
+    assert runner.completed == 1
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(runner)
+
+
 # ---- copies ------------------------------------------------------------------------------
 
 def _make(fl, name, ps):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
+import threading
 
 import numpy as np
 
@@ -386,6 +387,11 @@ def check_specs(specs, slots, group_of, with_grads):
                                  "reads it")
 
 
+RUNNER_BUSY = ("this optimizer is already stepping in another thread: steps on one "
+               "optimizer must not overlap (the optimizers serialise their own steps; this "
+               "is the internal runner)")
+
+
 class _Runner:
     """Applies one step's updates to all of an optimizer's arrays (internal).
 
@@ -404,6 +410,15 @@ class _Runner:
             check_runner(params, slots, group_of, names)
         self.completed = 0
         self.torn = False
+        self._busy = threading.Lock()
+
+    def __reduce__(self):
+        raise TypeError("fastlr.reference.kernels._Runner cannot be pickled; pickle the "
+                        "optimizer (it rebuilds its runner)")
+
+    def _enter(self):
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(RUNNER_BUSY)
 
     def _write(self, work):
         self.torn = True
@@ -415,24 +430,32 @@ class _Runner:
     def step(self, grads, specs, skip_nonfinite):
         """Validate, then update; returns False (nothing written) when ``skip_nonfinite``
         and a gradient holds a NaN or an infinity."""
-        grads = list(grads)
-        if len(grads) != len(self.params):
-            raise ValueError("a step needs one gradient per param")
-        check_specs(specs, self.slots, self.group_of, True)
-        check_step(self.params, self.shapes, grads, self.bounds)
-        if skip_nonfinite and not all(np.isfinite(g).all() for g in grads):
-            return False
-        self._write([(p, g, s, specs[k]) for p, g, s, k in
-                     zip(self.params, grads, self.slots, self.group_of)])
-        return True
+        self._enter()
+        try:
+            grads = list(grads)
+            if len(grads) != len(self.params):
+                raise ValueError("a step needs one gradient per param")
+            check_specs(specs, self.slots, self.group_of, True)
+            check_step(self.params, self.shapes, grads, self.bounds)
+            if skip_nonfinite and not all(np.isfinite(g).all() for g in grads):
+                return False
+            self._write([(p, g, s, specs[k]) for p, g, s, k in
+                         zip(self.params, grads, self.slots, self.group_of)])
+            return True
+        finally:
+            self._busy.release()
 
     def lerp(self, weights):
         """``params[i] = lerp(params[i], slots[i][0], weights[group_of[i]])``."""
-        specs = [lerp_spec(float(w)) for w in weights]
-        check_specs(specs, self.slots, self.group_of, False)
-        check_step(self.params, self.shapes, None, self.bounds)
-        self._write([(p, None, s, specs[k]) for p, s, k in
-                     zip(self.params, self.slots, self.group_of)])
+        self._enter()
+        try:
+            specs = [lerp_spec(float(w)) for w in weights]
+            check_specs(specs, self.slots, self.group_of, False)
+            check_step(self.params, self.shapes, None, self.bounds)
+            self._write([(p, None, s, specs[k]) for p, s, k in
+                         zip(self.params, self.slots, self.group_of)])
+        finally:
+            self._busy.release()
 
 
 def check_runner(params, slots, group_of, names=None):
