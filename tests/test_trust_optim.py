@@ -15,6 +15,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastlr
 import fastlr.reference as ref
@@ -260,6 +262,7 @@ def test_set_num_threads_is_bounded(fl):
         fl.set_num_threads(3)
         assert fastlr.get_num_threads() == ref.get_num_threads() == 3   # one count
         assert fastlr._optim.get_num_threads() == 3                    # pushed to C
+        assert _threads.get_count() == 3 and not _threads.in_forked_child()
     finally:
         fl.set_num_threads(before)
     assert fl.get_num_threads() == before
@@ -823,3 +826,36 @@ def test_real_interrupt_leaves_a_whole_step_or_none(fl):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     assert outcomes
+
+
+# ---- everything together -------------------------------------------------------------------
+
+OPS = st.lists(st.one_of(st.tuples(st.just("step"), st.integers(0, 2 ** 16)),
+                         st.tuples(st.just("add"), st.integers(1, 40)),
+                         st.tuples(st.just("copy"), st.sampled_from(["pickle", "deepcopy"]))),
+               min_size=1, max_size=8)
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(NAMES), ops=OPS, dtype=st.sampled_from([np.float32, np.float64]))
+def test_steps_groups_and_copies_agree_across_backends(name, ops, dtype):
+    """Any sequence of steps, add_param_group calls and pickle/deepcopy round trips gives
+    the same bits on both backends (each backend's copies resume exactly)."""
+    runs = {}
+    for fl in (fastlr, ref):
+        opt = getattr(fl, name)([np.linspace(-1, 1, 7).astype(dtype)])
+        for op, arg in ops:
+            if op == "step":
+                rng = np.random.default_rng(arg)
+                ps = [p for g in opt.param_groups for p in g["params"]]
+                opt.step([rng.standard_normal(p.shape).astype(dtype) for p in ps])
+            elif op == "add":
+                opt.add_param_group({"params": [np.linspace(0, 1, arg).astype(dtype)]})
+            else:
+                opt = pickle.loads(pickle.dumps(opt)) if arg == "pickle" else copy.deepcopy(opt)
+        runs[fl] = ([p for g in opt.param_groups for p in g["params"]], opt.step_count,
+                    opt.last_lrs)
+    (a, na, la), (b, nb, lb) = runs[fastlr], runs[ref]
+    assert na == nb and la == lb and len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.view(np.uint8), y.view(np.uint8))   # bit for bit

@@ -408,7 +408,7 @@ class Optimizer:
 
     def _step(self, grads, skip_nonfinite):
         self._check_usable()
-        skip = v.flag("skip_nonfinite", skip_nonfinite)
+        skip = _flag("skip_nonfinite", skip_nonfinite)
         self._check_layout()
         grads = kernels.grad_list(grads, len(self._params))
         self._before_step()
@@ -755,8 +755,9 @@ class Adam(Optimizer):
         wd = self._at(group, "weight_decay", t)
         amsgrad = self._flag(group, "amsgrad")
         self._need(gi, "max_exp_avg_sq", amsgrad)
-        spec = kernels.adam_spec(self._local(gi, t) + 1, lr, beta1, beta2, self._at(group, "eps", t), wd,
-                                 amsgrad, self._flag(group, "maximize"), self._decoupled)
+        spec = kernels.adam_spec(self._local(gi, t) + 1, lr, beta1, beta2,
+                                 self._at(group, "eps", t), wd, amsgrad,
+                                 self._flag(group, "maximize"), self._decoupled)
         return spec, lr, {}
 
 
