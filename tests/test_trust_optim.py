@@ -555,6 +555,18 @@ def test_changes_to_param_lists_raise_before_writing(fl):
     assert opt.step(np.ones(4)) and opt.last_lr == 0.05
 
 
+def test_front_ends_may_allow_extra_group_keys(fl):
+    """A front end (the torch wrappers) may allow keys such as torch's ``initial_lr``;
+    the base classes do not."""
+    class WithInitialLr(fl.SGD):
+        _extra_group_keys = frozenset({"initial_lr"})
+    opt = WithInitialLr([{"params": [np.ones(2)], "initial_lr": 0.1}], lr=0.1)
+    opt.param_groups[0]["initial_lr"] = 0.2
+    assert opt.step(np.ones(2)) and opt.param_groups[0]["initial_lr"] == 0.2
+    with pytest.raises(ValueError, match="unknown option 'initial_lr'"):
+        fl.SGD([{"params": [np.ones(2)], "initial_lr": 0.1}])
+
+
 def test_add_param_group_like_torch(fl):
     p, q = np.ones(4), np.ones(3)
     opt = fl.Adam(p, lr=0.1, betas=(0.8, 0.99))

@@ -207,6 +207,9 @@ class Optimizer:
     _rules: dict = {}
     #: state buffer names in the kernel's slot order
     _slot_names: tuple = ()
+    #: group keys that are not options but are allowed and kept as given (none here; a
+    #: front end may allow e.g. torch's ``initial_lr``, which torch's LR schedulers add)
+    _extra_group_keys: frozenset = frozenset()
     #: state buffers holding second moments (must be >= 0 in a loaded state_dict)
     _nonneg_slots = frozenset({"exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum"})
 
@@ -246,6 +249,9 @@ class Optimizer:
         group = dict(self.defaults)
         for key, val in raw.items():
             if key == "params":
+                continue
+            if key in self._extra_group_keys:
+                group[key] = val
                 continue
             if key not in self._rules:
                 raise ValueError(f"{where} has unknown option {_shown(key)}; {cls} "
@@ -333,12 +339,13 @@ class Optimizer:
                                  f"{type(group).__name__}; it must stay the group dict")
             keys = group.keys()
             if keys != expected:
-                unknown = sorted(map(_shown, keys - expected))
+                unknown = sorted(map(_shown, keys - expected - self._extra_group_keys))
                 missing = sorted(expected - keys)
-                raise ValueError(f"param_groups[{gi}] " + (
-                    f"has unknown option(s) {', '.join(unknown)}" if unknown
-                    else f"lost option(s) {missing}") + f"; {type(self).__name__} takes "
-                    f"{sorted(self._rules)}")
+                if unknown or missing:
+                    raise ValueError(f"param_groups[{gi}] " + (
+                        f"has unknown option(s) {', '.join(unknown)}" if unknown
+                        else f"lost option(s) {missing}") + f"; {type(self).__name__} "
+                        f"takes {sorted(self._rules)}")
             ps = group["params"]
             if not isinstance(ps, list) or list(map(id, ps)) != ids:
                 raise ValueError(f"param_groups[{gi}]['params'] changed since the optimizer "
