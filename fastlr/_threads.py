@@ -27,14 +27,35 @@ _state = {"count": None, "forked": False}
 
 
 def _default():
-    return max(1, min(os.cpu_count() or 1, MAX_THREADS))
+    """OMP_NUM_THREADS when it is a valid count (its first entry, as OpenMP reads it),
+    else the cores this process may run on; capped at MAX_THREADS."""
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) >= 1:
+        return min(int(env), MAX_THREADS)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_THREADS))
+
+
+def _shown(n):
+    """``n`` for a message: ints by digit count past 30 digits (Python refuses to print
+    ints over 4300 digits), other reprs cut at 60 characters."""
+    if isinstance(n, numbers.Integral):
+        n = int(n)
+        if abs(n) < 10 ** 30:
+            return repr(n)
+        return f"an int of {n.bit_length()} bits"
+    r = repr(n)
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def _check(n):
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be an int, got {n!r} ({type(n).__name__})")
+        raise TypeError(f"n must be an int, got {_shown(n)} ({type(n).__name__})")
     if not 1 <= n <= MAX_THREADS:
-        raise ValueError(f"n must be in [1, {MAX_THREADS}], got {n!r}")
+        raise ValueError(f"n must be in [1, {MAX_THREADS}], got {_shown(n)}")
     return int(n)
 
 

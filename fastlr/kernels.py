@@ -15,24 +15,14 @@ from .reference import kernels as _ref
 
 __all__ = list(_ref.__all__)
 
-Runner = _optim.Runner
-
-
-def set_num_threads(n):
-    _optim.set_num_threads(n)
-
-
-def get_num_threads():
-    return _optim.get_num_threads()
-
-
-set_num_threads.__doc__ = _ref.set_num_threads.__doc__
-get_num_threads.__doc__ = _ref.get_num_threads.__doc__
+#: the whole-step runner (internal: optimizers build it; it validates its table itself)
+_Runner = _optim.Runner
+# one thread count for every backend and module (fastlr/_threads.py): the reference's
+# functions already set and read it, and the compiled module registered its setter
 
 # the reference module's namespace with the compiled array work swapped in
 _namespace = dict(vars(_ref))
-_namespace.update(_run_one=_optim._run_one, Runner=Runner, set_num_threads=set_num_threads,
-                  get_num_threads=get_num_threads, __name__=__name__)
+_namespace.update(_run_one=_optim._run_one, _Runner=_Runner, __name__=__name__)
 
 
 def _compiled(fn):
@@ -55,5 +45,7 @@ lion = _compiled(_ref.lion)
 schedule_free_sgd = _compiled(_ref.schedule_free_sgd)
 schedule_free_adamw = _compiled(_ref.schedule_free_adamw)
 lerp = _compiled(_ref.lerp)
+set_num_threads = _compiled(_ref.set_num_threads)
+get_num_threads = _compiled(_ref.get_num_threads)
 # adamw calls adam through the namespace: make that the compiled one too
 _namespace["adam"] = adam

@@ -106,7 +106,7 @@ int fl_optim_openmp(void)
 
 void fl_optim_set_threads(int n)
 {
-    fl_threads = n < 1 ? 1 : n;
+    fl_threads = n < 1 ? 1 : (n > 1024 ? 1024 : n);   /* MAX_THREADS of _threads.py */
 }
 
 int fl_optim_get_threads(void)
@@ -117,6 +117,25 @@ int fl_optim_get_threads(void)
 #else
     return 1;
 #endif
+}
+
+/* ---- what each kind reads ------------------------------------------------------- */
+
+int fl_optim_needs(int kind, int flags)
+{
+    const int G = FL_NEED_GRAD;
+    switch (kind) {
+    case FL_K_SGD: return G | ((flags & FL_F_MOMENTUM) ? 1 : 0);
+    case FL_K_ADAM: return G | 1 | 2 | ((flags & FL_F_AMSGRAD) ? 4 : 0);
+    case FL_K_RMSPROP:
+        return G | 1 | ((flags & FL_F_CENTERED) ? 2 : 0) | ((flags & FL_F_MOMENTUM) ? 4 : 0);
+    case FL_K_ADAGRAD: return G | 1;
+    case FL_K_LION: return G | 1;
+    case FL_K_SFSGD: return G | 1;
+    case FL_K_SFADAMW: return G | 1 | 2;
+    case FL_K_LERP: return 1;
+    }
+    return -1;
 }
 
 /* ---- the multi-array step --------------------------------------------------------- */
@@ -155,6 +174,10 @@ int fl_optim_run(const fl_hyper *hy, const fl_item *items, ptrdiff_t nitems)
             nunits += items[k].n >= FL_PAR_MIN ? (items[k].n + FL_CHUNK - 1) / FL_CHUNK : 1;
         }
     }
+    /* never more threads than work units: a large count (up to MAX_THREADS in
+     * fastlr/_threads.py) would otherwise make libgomp create threads that have nothing
+     * to do, and creating very many can fail, which libgomp treats as fatal */
+    if (nt > nunits) nt = (int)nunits;
     if (nt <= 1 || total < FL_PAR_MIN || nunits < 2) {
         /* small steps never pay for a parallel region */
         fl_run_serial(hy, items, nitems);

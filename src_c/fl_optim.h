@@ -58,6 +58,13 @@ typedef struct {
  * Returns 0, or -1 when out of memory for the work list (then nothing is written). */
 int fl_optim_run(const fl_hyper *hy, const fl_item *items, ptrdiff_t nitems);
 
+/* Which arrays a kind reads under the given flags: bit k (k < FL_NSTATE) for state
+ * buffer s[k], FL_NEED_GRAD for the gradient; -1 for an unknown kind. The Python entry
+ * points check every item against it before any kernel runs (a NULL or missing buffer
+ * would be dereferenced). */
+#define FL_NEED_GRAD 8
+int fl_optim_needs(int kind, int flags);
+
 /* 1 when all n arrays (of the given dtypes and sizes) hold only finite values. */
 int fl_optim_allfinite(const void *const *arrays, const ptrdiff_t *sizes, const int *dtypes,
                        ptrdiff_t n);

@@ -17,11 +17,13 @@ see the same doubles), and the kernel for ``kind`` applies it to the arrays.
 from __future__ import annotations
 
 import bisect
+import math
 import numbers
-import os
+import threading
 
 import numpy as np
 
+from .. import _threads
 from .. import _validate as v
 
 __all__ = [
@@ -221,7 +223,16 @@ _NUMPY = (_np_sgd, _np_adam, _np_rmsprop, _np_adagrad, _np_lion, _np_sfsgd, _np_
 
 
 def _run_one(spec, param, grad, states):
-    """Apply ``spec`` to one array (arguments already validated)."""
+    """Apply ``spec`` to one array. The callers validated the arrays; this checks that
+    the spec is well formed and everything it reads is given, so a direct call raises
+    before writing instead of failing half way (as the compiled twin does)."""
+    need = check_spec("spec", spec)
+    states = tuple(states) + (None,) * (3 - len(states))
+    if need & NEED_GRAD and grad is None:
+        raise TypeError("grad must be a numpy.ndarray, got NoneType")
+    for k in range(3):
+        if need & (1 << k) and states[k] is None:
+            raise TypeError(f"states[{k}] must be a numpy.ndarray, got NoneType")
     kind, flags, coeffs = spec
     _NUMPY[kind](param, grad, states, flags, coeffs)
 
@@ -266,26 +277,28 @@ def _span(a):
 
 
 class Bounds:
-    """The memory of a list of arrays, sorted, to find which one another array overlaps."""
+    """The memory of labelled arrays (an optimizer's params and state buffers), sorted, to
+    find which one another array overlaps. The arrays must not overlap each other."""
 
-    def __init__(self, arrays, name="params"):
-        spans = sorted((*_span(a), i) for i, a in enumerate(arrays) if a.nbytes)
+    def __init__(self, labelled):
+        labelled = list(labelled)
+        spans = sorted((*_span(a), i) for i, (_, a) in enumerate(labelled) if a.nbytes)
         for (s0, e0, i0), (s1, e1, i1) in zip(spans, spans[1:]):
             if s1 < e0:
                 i, j = sorted((i0, i1))
-                raise ValueError(f"{name}[{j}] overlaps the memory of {name}[{i}]; "
+                raise ValueError(f"{labelled[j][0]} overlaps the memory of {labelled[i][0]}; "
                                  "every array can be optimized only once")
         self.starts = [s for s, _, _ in spans]
         self.ends = [e for _, e, _ in spans]
-        self.index = [i for _, _, i in spans]
+        self.labels = [labelled[i][0] for _, _, i in spans]
 
     def overlapping(self, a):
-        """Index of an array whose memory ``a`` overlaps, or -1."""
+        """The label of an array whose memory ``a`` overlaps, or None."""
         if not a.nbytes:
-            return -1
+            return None
         start, end = _span(a)
         k = bisect.bisect_left(self.starts, end) - 1
-        return self.index[k] if k >= 0 and self.ends[k] > start else -1
+        return self.labels[k] if k >= 0 and self.ends[k] > start else None
 
 
 def grad_list(grads, n):
@@ -302,7 +315,11 @@ def grad_list(grads, n):
 
 
 def check_step(params, shapes, grads, bounds):
-    """Everything a step reads or writes, checked before anything is written."""
+    """Everything a step reads or writes, checked before anything is written.
+
+    A gradient may alias another gradient (both are only read), but not a param or a
+    state buffer (those are written while it is read).
+    """
     for i, p in enumerate(params):
         check_array(f"params[{i}]", p)
         if p.shape != shapes[i]:
@@ -311,91 +328,271 @@ def check_step(params, shapes, grads, bounds):
         return
     for i, (p, g) in enumerate(zip(params, grads)):
         check_like(f"grads[{i}]", g, f"params[{i}]", p)
-        j = bounds.overlapping(g)
-        if j >= 0:
-            raise ValueError(f"grads[{i}] overlaps the memory of params[{j}]; "
+        label = bounds.overlapping(g)
+        if label is not None:
+            raise ValueError(f"grads[{i}] overlaps the memory of {label}; "
                              "pass gradients in arrays of their own")
 
 
-class Runner:
-    """Applies one step's updates to all of an optimizer's arrays.
+def needs(kind, flags):
+    """Which arrays kernel ``kind`` reads under ``flags``: bit k for state buffer k,
+    ``NEED_GRAD`` for the gradient (``fl_optim_needs`` in src_c/fl_optim.c)."""
+    g = NEED_GRAD
+    if kind == SGD:
+        return g | (1 if flags & MOMENTUM else 0)
+    if kind == ADAM:
+        return g | 3 | (4 if flags & AMSGRAD else 0)
+    if kind == RMSPROP:
+        return g | 1 | (2 if flags & CENTERED else 0) | (4 if flags & MOMENTUM else 0)
+    if kind in (ADAGRAD, LION, SFSGD):
+        return g | 1
+    if kind == SFADAMW:
+        return g | 3
+    if kind == LERP:
+        return 1
+    raise ValueError(f"unknown kernel kind {kind!r}")
+
+
+NEED_GRAD = 8
+
+
+def check_spec(name, spec):
+    """A ``(kind, flags, coefficients)`` triple as the kernels read it."""
+    if not isinstance(spec, tuple) or len(spec) != 3:
+        raise TypeError(f"{name} must be a (kind, flags, coefficients) tuple, got "
+                        f"{_describe(spec)}")
+    kind, flags, coeffs = spec
+    if not isinstance(kind, int) or not 0 <= kind <= LERP:
+        raise ValueError(f"{name} has an unknown kernel kind {kind!r}")
+    if not isinstance(flags, int) or not 0 <= flags < 256:
+        raise ValueError(f"{name} has invalid flags {flags!r}")
+    if not isinstance(coeffs, tuple) or len(coeffs) > 8 \
+            or not all(isinstance(c, float) for c in coeffs):
+        raise TypeError(f"{name} must have a tuple of at most 8 float coefficients")
+    return needs(kind, flags)
+
+
+def check_specs(specs, slots, group_of, with_grads):
+    """One valid spec per group, and every state buffer each param's spec reads exists."""
+    ngroups = max(group_of) + 1 if group_of else 0
+    if not isinstance(specs, (list, tuple)) or len(specs) != ngroups:
+        raise ValueError(f"a step needs one spec per param group ({ngroups})")
+    need = [check_spec(f"specs[{k}]", s) for k, s in enumerate(specs)]
+    for i, (s, k) in enumerate(zip(slots, group_of)):
+        if need[k] & NEED_GRAD and not with_grads:
+            raise ValueError(f"specs[{k}] needs gradients")
+        for j in range(3):
+            if need[k] & (1 << j) and s[j] is None:
+                raise ValueError(f"params[{i}] has no state buffer {j} but specs[{k}] "
+                                 "reads it")
+
+
+RUNNER_BUSY = ("this optimizer is already stepping in another thread: steps on one "
+               "optimizer must not overlap (the optimizers serialise their own steps; this "
+               "is the internal runner)")
+
+
+class _Runner:
+    """Applies one step's updates to all of an optimizer's arrays (internal).
 
     ``slots[i]`` are param i's state buffers in the kernel's order (None where absent);
-    ``group_of[i]`` indexes the per-group spec that :meth:`step` receives. The compiled
-    twin (``fastlr._optim.Runner``) does the same in one C call.
+    ``group_of[i]`` indexes the per-group spec that :meth:`step` receives. Everything
+    is validated here, so a bad table raises instead of writing anywhere; the compiled
+    twin (``fastlr._optim.Runner``) does the same checks and the update in one C call.
+
+    ``completed`` counts the calls that wrote. ``torn`` is set when an exception (a
+    KeyboardInterrupt, a MemoryError) stopped a write half way: numpy updates one
+    array operation at a time, so such a step is neither applied nor undone.
     """
 
-    def __init__(self, params, slots, group_of, bounds):
-        self.params = tuple(params)
-        self.shapes = tuple(p.shape for p in params)
-        self.slots = tuple(tuple(s) for s in slots)
-        self.group_of = tuple(group_of)
-        self.bounds = bounds
+    def __init__(self, params, slots, group_of, names=None):
+        self.params, self.shapes, self.slots, self.group_of, self.bounds = \
+            check_runner(params, slots, group_of, names)
+        self.completed = 0
+        self.torn = False
+        self._busy = threading.Lock()
+
+    def __reduce__(self):
+        raise TypeError("fastlr.reference.kernels._Runner cannot be pickled; pickle the "
+                        "optimizer (it rebuilds its runner)")
+
+    def _enter(self):
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(RUNNER_BUSY)
+
+    def _write(self, work):
+        self.torn = True
+        for p, g, s, spec in work:
+            _run_one(spec, p, g, s)
+        self.torn = False
+        self.completed += 1
 
     def step(self, grads, specs, skip_nonfinite):
         """Validate, then update; returns False (nothing written) when ``skip_nonfinite``
         and a gradient holds a NaN or an infinity."""
-        check_step(self.params, self.shapes, grads, self.bounds)
-        if skip_nonfinite and not all(np.isfinite(g).all() for g in grads):
-            return False
-        for p, g, s, k in zip(self.params, grads, self.slots, self.group_of):
-            _run_one(specs[k], p, g, s)
-        return True
+        self._enter()
+        try:
+            grads = list(grads)
+            if len(grads) != len(self.params):
+                raise ValueError("a step needs one gradient per param")
+            check_specs(specs, self.slots, self.group_of, True)
+            check_step(self.params, self.shapes, grads, self.bounds)
+            if skip_nonfinite and not all(np.isfinite(g).all() for g in grads):
+                return False
+            self._write([(p, g, s, specs[k]) for p, g, s, k in
+                         zip(self.params, grads, self.slots, self.group_of)])
+            return True
+        finally:
+            self._busy.release()
 
     def lerp(self, weights):
         """``params[i] = lerp(params[i], slots[i][0], weights[group_of[i]])``."""
-        check_step(self.params, self.shapes, None, self.bounds)
-        for p, s, k in zip(self.params, self.slots, self.group_of):
-            _run_one(lerp_spec(weights[k]), p, None, s)
+        self._enter()
+        try:
+            specs = [lerp_spec(float(w)) for w in weights]
+            check_specs(specs, self.slots, self.group_of, False)
+            check_step(self.params, self.shapes, None, self.bounds)
+            self._write([(p, None, s, specs[k]) for p, s, k in
+                         zip(self.params, self.slots, self.group_of)])
+        finally:
+            self._busy.release()
+
+
+def check_runner(params, slots, group_of, names=None):
+    """A runner's table, checked: ``(params, shapes, slots, group_of, bounds)``.
+
+    ``names`` (one tuple of state names per param) label the buffers in messages.
+    """
+    params = tuple(params)
+    slots = tuple(tuple(s) for s in slots)
+    group_of = tuple(group_of)
+    n = len(params)
+    if len(slots) != n or len(group_of) != n:
+        raise ValueError(f"need one slot tuple and one group index per param ({n})")
+    labelled = []
+    for i, p in enumerate(params):
+        check_array(f"params[{i}]", p)
+        labelled.append((f"params[{i}]", p))
+    for i, (p, s) in enumerate(zip(params, slots)):
+        if len(s) != 3:
+            raise ValueError(f"slots[{i}] must hold 3 entries (None where absent)")
+        for j, a in enumerate(s):
+            if a is not None:
+                label = (f"the state buffer {names[i][j]!r} of params[{i}]" if names
+                         else f"slots[{i}][{j}]")
+                check_like(label, a, f"params[{i}]", p, writeable=True)
+                labelled.append((label, a))
+    for i, k in enumerate(group_of):
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n:
+            raise ValueError(f"group_of[{i}] must be an int in [0, {n}), got "
+                             f"{k if isinstance(k, int) and abs(k) < 10**30 else type(k)}")
+    if set(group_of) != set(range(max(group_of) + 1 if n else 0)):
+        raise ValueError("group_of must use every group index from 0 to its maximum")
+    return params, tuple(p.shape for p in params), slots, group_of, Bounds(labelled)
 
 
 # ---- threads ------------------------------------------------------------------------------
 
-_threads = [0]
-
-
 def set_num_threads(n):
-    """Use ``n`` threads for large arrays (OpenMP in the compiled backend).
+    """Use ``n`` threads (an int in [1, 1024]) for large arrays (OpenMP in the compiled
+    backend); one count for every compiled loop of fastlr.
 
     Every count gives the same results. The reference backend runs serially and only
-    records the number.
+    records the number. A child made by ``os.fork()`` runs serially (OpenMP's threads
+    do not survive a fork): there this count reads 1 whatever is set.
     """
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be an int, got {n!r} ({type(n).__name__})")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n!r}")
-    _threads[0] = int(n)
+    _threads.set_count(n)
 
 
 def get_num_threads():
-    """The thread count optimizer steps use (default: all cores)."""
-    return _threads[0] or (os.cpu_count() or 1)
+    """The thread count optimizer steps use (default: the cores this process may use,
+    or ``OMP_NUM_THREADS``; 1 in a forked child)."""
+    return _threads.get_count()
 
 
 # ---- the public single-array kernels --------------------------------------------------------
 
-def _hp(name, value, **bounds):
+def int_digits(n):
+    """The number of decimal digits of the int ``n``, without ``str(n)`` (which Python
+    refuses past 4300 digits)."""
+    n = abs(int(n))
+    if n < 10:
+        return 1
+    d = int(math.log10(n)) + 1          # exact up to the float's rounding near 10**k
+    if 10 ** (d - 1) > n:
+        d -= 1
+    elif 10 ** d <= n:
+        d += 1
+    return d
+
+
+_HUGE = 2 ** 1023
+
+
+def is_huge_int(value):
+    """An int too large for a float64: shown by its digit count, never printed."""
+    t = type(value)
+    if t is float or t is bool:       # the common cases, checked at every step: fast
+        return False
+    if t is int:
+        return value >= _HUGE or value <= -_HUGE
+    return (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+            and abs(int(value)) >= _HUGE)
+
+
+def huge_int_error(name, value, where=""):
+    return ValueError(f"{name} must be finite, got an int with {int_digits(value)} digits"
+                      f"{where} (too large for a float)")
+
+
+def real_hp(name, value, **bounds):
+    """A hyperparameter as a float, checked (``_validate.real``); a huge int gets a
+    message with its digit count instead of its (unprintable) value."""
+    if is_huge_int(value):
+        raise huge_int_error(name, value)
     return float(v.real(name, value, **bounds))
 
 
-def _states(param, grad, **named):
-    """Validate state buffers: like ``param``, writeable, not overlapping each other."""
+_hp = real_hp
+
+
+def count_hp(name, value, *, low=0):
+    """A step count in [low, 2**53] (``_validate.step_count``; past 2**53 a float64 no
+    longer counts exactly and ``beta**step`` would need an int-to-float conversion that
+    overflows)."""
+    if is_huge_int(value):
+        raise ValueError(f"{name} must be <= 2**53, got an int with {int_digits(value)} "
+                         "digits")
+    n = v.step_count(name, value)
+    if n < low:
+        raise ValueError(f"{name} must be >= {low}, got {n!r}")
+    if n > v.MAX_STEP:
+        raise ValueError(f"{name} must be <= 2**53, got {n!r}")
+    return n
+
+
+def _states(param, grad, required, optional=None):
+    """Validate state buffers: like ``param``, writeable, not overlapping each other,
+    ``param`` or ``grad``. ``required`` ones must be arrays; ``optional`` ones may be None
+    (absent)."""
     arrays = [(n, a) for n, a in (("param", param), ("grad", grad)) if a is not None]
-    for name, a in named.items():
-        if a is not None:
-            check_like(name, a, "param", param, writeable=True)
-            for other_name, other in arrays:
-                if np.may_share_memory(a, other):
-                    raise ValueError(f"{name} overlaps the memory of {other_name}")
-            arrays.append((name, a))
+    named = [(n, a, True) for n, a in required.items()]
+    named += [(n, a, False) for n, a in (optional or {}).items()]
+    for name, a, needed in named:
+        if a is None and not needed:
+            continue
+        check_like(name, a, "param", param, writeable=True)
+        for other_name, other in arrays:
+            if np.may_share_memory(a, other):
+                raise ValueError(f"{name} overlaps the memory of {other_name}")
+        arrays.append((name, a))
 
 
 def _arrays(param, grad):
     check_array("param", param)
-    if grad is not None:
-        check_like("grad", grad, "param", param)
-        if np.may_share_memory(grad, param):
-            raise ValueError("grad overlaps the memory of param; pass it in an array of its own")
+    check_like("grad", grad, "param", param)
+    if np.may_share_memory(grad, param):
+        raise ValueError("grad overlaps the memory of param; pass it in an array of its own")
 
 
 def sgd(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
@@ -421,7 +618,7 @@ def sgd(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
                          f"got momentum={momentum!r}, dampening={dampening!r}")
     if momentum != 0 and momentum_buffer is None:
         raise ValueError("momentum_buffer is required when momentum != 0")
-    _states(param, grad, momentum_buffer=momentum_buffer)
+    _states(param, grad, {}, {"momentum_buffer": momentum_buffer})
     spec = sgd_spec(lr, momentum, dampening, weight_decay, nesterov, maximize, first_step)
     _run_one(spec, param, grad, (momentum_buffer if momentum != 0 else None, None, None))
 
@@ -437,9 +634,7 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, bet
     eps)`` with ``bc = 1 - beta**step`` in double.
     """
     _arrays(param, grad)
-    step = v.step_count("step", step)
-    if step < 1:
-        raise ValueError(f"step must be >= 1 (the count after this update), got {step!r}")
+    step = count_hp("step", step, low=1)   # the count after this update
     lr = _hp("lr", lr, low=0.0)
     beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
     beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
@@ -447,8 +642,8 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, bet
     weight_decay = _hp("weight_decay", weight_decay, low=0.0)
     maximize = v.flag("maximize", maximize)
     decoupled = v.flag("decoupled", decoupled)
-    _states(param, grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
-            max_exp_avg_sq=max_exp_avg_sq)
+    _states(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
+            {"max_exp_avg_sq": max_exp_avg_sq})
     spec = adam_spec(step, lr, beta1, beta2, eps, weight_decay, max_exp_avg_sq is not None,
                      maximize, decoupled)
     _run_one(spec, param, grad, (exp_avg, exp_avg_sq, max_exp_avg_sq))
@@ -480,8 +675,8 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
     maximize = v.flag("maximize", maximize)
     if momentum > 0 and momentum_buffer is None:
         raise ValueError("momentum_buffer is required when momentum > 0")
-    _states(param, grad, square_avg=square_avg, grad_avg=grad_avg,
-            momentum_buffer=momentum_buffer)
+    _states(param, grad, {"square_avg": square_avg},
+            {"grad_avg": grad_avg, "momentum_buffer": momentum_buffer})
     spec = rmsprop_spec(lr, alpha, eps, weight_decay, momentum, grad_avg is not None, maximize)
     _run_one(spec, param, grad,
              (square_avg, grad_avg, momentum_buffer if momentum > 0 else None))
@@ -495,15 +690,13 @@ def adagrad(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0,
     lr_decay)``; ``sum = sum + g*g``; ``param = param - clr*g / (sqrt(sum) + eps)``.
     """
     _arrays(param, grad)
-    step = v.step_count("step", step)
-    if step < 1:
-        raise ValueError(f"step must be >= 1 (the count after this update), got {step!r}")
+    step = count_hp("step", step, low=1)   # the count after this update
     lr = _hp("lr", lr, low=0.0)
     lr_decay = _hp("lr_decay", lr_decay, low=0.0)
     weight_decay = _hp("weight_decay", weight_decay, low=0.0)
     eps = _hp("eps", eps, low=0.0)
     maximize = v.flag("maximize", maximize)
-    _states(param, grad, state_sum=state_sum)
+    _states(param, grad, {"state_sum": state_sum})
     _run_one(adagrad_spec(step, lr, lr_decay, weight_decay, eps, maximize), param, grad,
              (state_sum, None, None))
 
@@ -520,7 +713,7 @@ def lion(param, grad, exp_avg, *, lr, beta1=0.9, beta2=0.99, weight_decay=0.0):
     beta1 = _hp("beta1", beta1, low=0.0, high=1.0)
     beta2 = _hp("beta2", beta2, low=0.0, high=1.0)
     weight_decay = _hp("weight_decay", weight_decay, low=0.0)
-    _states(param, grad, exp_avg=exp_avg)
+    _states(param, grad, {"exp_avg": exp_avg})
     _run_one(lion_spec(lr, beta1, beta2, weight_decay), param, grad, (exp_avg, None, None))
 
 
@@ -538,7 +731,7 @@ def schedule_free_sgd(param, grad, z, *, lr, momentum, ckp1, weight_decay=0.0,
     ckp1 = _hp("ckp1", ckp1, low=0.0, high=1.0)
     weight_decay = _hp("weight_decay", weight_decay, low=0.0)
     first_step = v.flag("first_step", first_step)
-    _states(param, grad, z=z)
+    _states(param, grad, {"z": z})
     _run_one(sfsgd_spec(lr, momentum, ckp1, weight_decay, first_step), param, grad,
              (z, None, None))
 
@@ -560,7 +753,7 @@ def schedule_free_adamw(param, grad, z, exp_avg_sq, *, lr, ckp1, beta1=0.9, beta
     eps = _hp("eps", eps, low=0.0)
     weight_decay = _hp("weight_decay", weight_decay, low=0.0)
     first_step = v.flag("first_step", first_step)
-    _states(param, grad, z=z, exp_avg_sq=exp_avg_sq)
+    _states(param, grad, {"z": z, "exp_avg_sq": exp_avg_sq})
     _run_one(sfadamw_spec(lr, beta1, beta2, eps, ckp1, weight_decay, first_step), param,
              grad, (z, exp_avg_sq, None))
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import threading
+import weakref
 
 import numpy as np
 
@@ -40,6 +43,26 @@ def _is_schedule(value):
     return callable(value) and not isinstance(value, (numbers.Real, np.generic))
 
 
+def _shown(value):
+    """``value`` for a message: huge ints by digit count (Python refuses to print ints
+    over 4300 digits), other reprs cut at 80 characters."""
+    if kernels.is_huge_int(value):
+        return f"an int with {kernels.int_digits(value)} digits"
+    try:
+        r = repr(value)
+    except Exception:  # noqa: BLE001 - a repr that fails must not hide the real error
+        return f"a {type(value).__name__} that cannot be printed"
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
+def _flag(name, value):
+    if type(value) is bool:
+        return value
+    if kernels.is_huge_int(value):
+        raise TypeError(f"{name} must be a bool, got {_shown(value)}")
+    return v.flag(name, value)
+
+
 class _Rule:
     def __init__(self, kind, default_bounds=None, beta2=None):
         self.kind = kind
@@ -52,36 +75,67 @@ class _Rule:
     def check(self, name, value):
         """The option normalised for storage (schedules kept as they are)."""
         if self.kind == "flag":
-            return v.flag(name, value)
+            return _flag(name, value)
         if self.kind == "int":
-            return v.step_count(name, value)
+            return kernels.count_hp(name, value)
         if self.kind == "betas":
             if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") \
                     or len(value) != 2:
-                raise TypeError(f"{name} must be a pair (beta1, beta2), got {value!r}")
+                raise TypeError(f"{name} must be a pair (beta1, beta2), got {_shown(value)}")
             return (self.beta1_rule.check("beta1", value[0]),
                     self.beta2_rule.check("beta2", value[1]))
+        if type(value) is float:
+            return float(v.real(name, value, **self.bounds))
         if self.kind == "sched" and _is_schedule(value):
             return value
-        return float(v.real(name, value, **self.bounds))
+        return kernels.real_hp(name, value, **self.bounds)
 
     def at(self, name, value, t):
         """The option's value at step ``t``, checked."""
         if _is_schedule(value):
-            x = value(t)
+            try:
+                x = value(t)
+            except OverflowError as exc:
+                raise ValueError(f"{name} must be finite, but its schedule overflowed at "
+                                 f"step {t} ({exc})") from exc
+            if kernels.is_huge_int(x):
+                raise kernels.huge_int_error(name, x, f" (its schedule at step {t})")
             try:
                 x = float(x)
             except (TypeError, ValueError):
-                raise TypeError(f"{name} schedule returned {x!r} at step {t}, "
+                raise TypeError(f"{name} schedule returned {_shown(x)} at step {t}, "
                                 "not a number") from None
+            except OverflowError:
+                raise ValueError(f"{name} must be finite, got a number too large for a "
+                                 f"float (its schedule at step {t})") from None
             if not math.isfinite(x):
                 raise ValueError(f"{name} must be finite, got {x!r} (its schedule at step {t})")
             return float(v.real(name, x, **self.bounds))
-        return float(v.real(name, value, **self.bounds))
+        if self.kind == "int":
+            return kernels.count_hp(name, value)
+        if type(value) is float:        # the common case, at every step: no huge-int test
+            return float(v.real(name, value, **self.bounds))
+        return kernels.real_hp(name, value, **self.bounds)
 
 
 _NONNEG = {"low": 0.0}
 _UNIT_OPEN = {"low": 0.0, "high": 1.0, "high_open": True}
+
+
+def _group_arrays(arrays, where):
+    """The arrays of one group's ``"params"`` entry, as a list."""
+    if isinstance(arrays, np.ndarray):
+        return [arrays]
+    if isinstance(arrays, (set, frozenset)):
+        raise TypeError(f"{where} 'params' must be an ordered sequence of arrays, not a set "
+                        "(its order would change from run to run)")
+    if isinstance(arrays, (str, bytes, dict)) or not hasattr(arrays, "__iter__"):
+        raise TypeError(f"{where} 'params' must be an array or a list of arrays, got "
+                        f"{type(arrays).__name__}")
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError(f"{where} has an empty 'params' list")
+    return arrays
 
 
 def _params_groups(params):
@@ -105,12 +159,29 @@ def _params_groups(params):
     for i, group in enumerate(items):
         if "params" not in group:
             raise ValueError(f"param group {i} has no 'params' entry")
-        arrays = group["params"]
-        arrays = [arrays] if isinstance(arrays, np.ndarray) else list(arrays)
-        if not arrays:
-            raise ValueError(f"param group {i} has an empty 'params' list")
-        groups.append({**group, "params": arrays})
+        groups.append({**group, "params": _group_arrays(group["params"], f"param group {i}")})
     return groups
+
+
+#: optimizers alive in this process, so a forked child can reset their locks
+_LIVE = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for opt in list(_LIVE):
+        if opt._lock.locked():
+            # another thread of the parent was inside a step (or a state_dict load) at
+            # the fork: the child's copy of the arrays may be half written
+            opt._broken = ("this optimizer was copied by os.fork() while another thread "
+                           "was inside one of its steps, so its arrays may be half "
+                           "updated; load a state_dict (or rebuild it) to continue")
+            opt._runner = None   # its runner's own lock was held too
+        opt._lock = threading.Lock()
+        opt._owner = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Optimizer:
@@ -118,7 +189,16 @@ class Optimizer:
 
     ``param_groups`` is a list of dicts (torch style): ``"params"`` plus every option,
     each either as given to the constructor or overridden by the group. Options may be
-    changed between steps; they are checked again at every step.
+    changed between steps; they are checked again at every step. New arrays come in
+    through :meth:`add_param_group` only: any other change to ``param_groups`` or to a
+    group's ``"params"`` list (or a group option the optimizer does not know) makes the
+    next step raise ValueError before anything is written.
+
+    One optimizer is safe to share between threads: :meth:`step`,
+    :meth:`load_state_dict`, :meth:`state_dict`, :meth:`add_param_group` (and the
+    schedule-free mode switches) take a lock, so concurrent calls run one after the
+    other, each whole. Optimizers pickle and ``copy.deepcopy`` (with their params), and
+    a copy resumes bit for bit.
     """
 
     #: the kernels module: numpy (reference) or compiled (fastlr.optim)
@@ -127,6 +207,11 @@ class Optimizer:
     _rules: dict = {}
     #: state buffer names in the kernel's slot order
     _slot_names: tuple = ()
+    #: group keys that are not options but are allowed and kept as given (none here; a
+    #: front end may allow e.g. torch's ``initial_lr``, which torch's LR schedulers add)
+    _extra_group_keys: frozenset = frozenset()
+    #: state buffers holding second moments (must be >= 0 in a loaded state_dict)
+    _nonneg_slots = frozenset({"exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum"})
 
     def __init__(self, params, defaults):
         cls = type(self).__name__
@@ -134,33 +219,57 @@ class Optimizer:
         self.param_groups = []
         flat, group_of = [], []
         for gi, raw in enumerate(_params_groups(params)):
-            group = dict(self.defaults)
-            for key, val in raw.items():
-                if key == "params":
-                    continue
-                if key not in self._rules:
-                    raise ValueError(f"param group {gi} has unknown option {key!r}; {cls} "
-                                     f"takes {sorted(self._rules)}")
-                group[key] = self._rules[key].check(key, val)
-            group["params"] = raw["params"]
-            self._check_group(group)
+            group = self._new_group(raw, f"param group {gi}", cls)
             self.param_groups.append(group)
-            flat.extend(raw["params"])
-            group_of.extend([gi] * len(raw["params"]))
+            flat.extend(group["params"])
+            group_of.extend([gi] * len(group["params"]))
         for i, p in enumerate(flat):
             kernels.check_array(f"params[{i}]", p)
-        self._bounds = kernels.Bounds(flat)
-        self._params = tuple(flat)
-        self._group_of = tuple(group_of)
+        kernels.Bounds((f"params[{i}]", p) for i, p in enumerate(flat))
         self._state = [self._init_state(self.param_groups[k], p)
                        for p, k in zip(flat, group_of)]
         self._group_state = [self._init_group_state(g) for g in self.param_groups]
+        #: the step at which each group was added (0: at construction)
+        self._group_start = [0] * len(self.param_groups)
         #: number of updates applied (the step at which schedules are evaluated next)
         self.step_count = 0
         #: number of steps skipped by ``step(..., skip_nonfinite=True)``
         self.skipped_steps = 0
         self._last_lrs = None
+        self._broken = None
+        self._lock = threading.Lock()
+        self._owner = None
+        self._layout()
         self._runner = None
+        self._runner_()
+        _LIVE.add(self)
+
+    def _new_group(self, raw, where, cls):
+        """A full group dict from a raw one: defaults filled in, options checked."""
+        group = dict(self.defaults)
+        for key, val in raw.items():
+            if key == "params":
+                continue
+            if key in self._extra_group_keys:
+                group[key] = val
+                continue
+            if key not in self._rules:
+                raise ValueError(f"{where} has unknown option {_shown(key)}; {cls} "
+                                 f"takes {sorted(self._rules)}")
+            group[key] = self._rules[key].check(key, val)
+        group["params"] = raw["params"]
+        self._check_group(group)
+        return group
+
+    def _layout(self):
+        """Record the param lists, so a step notices any change made behind our back."""
+        self._params = tuple(p for g in self.param_groups for p in g["params"])
+        self._group_of = tuple(gi for gi, g in enumerate(self.param_groups)
+                               for _ in g["params"])
+        self._group_params = [tuple(g["params"]) for g in self.param_groups]
+        self._option_keys = frozenset(self._rules) | {"params"}
+        # ids are stable and unique while we hold the arrays: a fast identity check
+        self._group_ids = [list(map(id, ps)) for ps in self._group_params]
 
     # -- hooks of the concrete classes -----------------------------------------------------
     def _check_group(self, group):
@@ -184,7 +293,11 @@ class Optimizer:
         return self._rules[name].at(name, group[name], t)
 
     def _flag(self, group, name):
-        return v.flag(name, group[name])
+        return _flag(name, group[name])
+
+    def _local(self, gi, t):
+        """Group ``gi``'s own step count at step ``t`` (it may have been added later)."""
+        return t - self._group_start[gi]
 
     def _betas(self, group, t):
         rule = self._rules["betas"]
@@ -204,11 +317,73 @@ class Optimizer:
 
     def _runner_(self):
         if self._runner is None:
-            slots = [tuple(st.get(n) for n in self._slot_names)
-                     + (None,) * (3 - len(self._slot_names)) for st in self._state]
-            self._runner = self._kernels.Runner(self._params, slots, self._group_of,
-                                                self._bounds)
+            names = self._slot_names + (None,) * (3 - len(self._slot_names))
+            slots = [tuple(st.get(n) for n in names) for st in self._state]
+            self._runner = self._kernels._Runner(self._params, slots, self._group_of,
+                                                 [names] * len(slots))
         return self._runner
+
+    def _check_layout(self):
+        """``param_groups`` still holds the arrays and options we built the step over."""
+        groups = self.param_groups
+        if not isinstance(groups, list) or len(groups) != len(self._group_params):
+            raise ValueError(
+                "param_groups was replaced or changed length since the optimizer was "
+                f"built (now {len(groups) if isinstance(groups, list) else _shown(groups)}"
+                f", was {len(self._group_params)} groups); add groups with "
+                "add_param_group()")
+        expected = self._option_keys
+        for gi, (group, ids) in enumerate(zip(groups, self._group_ids)):
+            if not isinstance(group, dict):
+                raise ValueError(f"param_groups[{gi}] was replaced by a "
+                                 f"{type(group).__name__}; it must stay the group dict")
+            keys = group.keys()
+            if keys != expected:
+                unknown = sorted(map(_shown, keys - expected - self._extra_group_keys))
+                missing = sorted(expected - keys)
+                if unknown or missing:
+                    raise ValueError(f"param_groups[{gi}] " + (
+                        f"has unknown option(s) {', '.join(unknown)}" if unknown
+                        else f"lost option(s) {missing}") + f"; {type(self).__name__} "
+                        f"takes {sorted(self._rules)}")
+            ps = group["params"]
+            if not isinstance(ps, list) or list(map(id, ps)) != ids:
+                raise ValueError(f"param_groups[{gi}]['params'] changed since the optimizer "
+                                 "was built; arrays cannot be added, removed or swapped "
+                                 "there (add new ones with add_param_group())")
+
+    def _check_usable(self):
+        if self._broken is not None:
+            raise RuntimeError(self._broken)
+        if self._runner is not None and self._runner.torn:
+            self._broken = ("a step was interrupted while writing (the reference backend "
+                            "updates one numpy operation at a time), so the arrays are "
+                            "half updated; load a state_dict (or rebuild the optimizer) "
+                            "to continue")
+            raise RuntimeError(self._broken)
+
+    class _Guard:
+        """The optimizer's lock, held for one call; a nested call from the same thread
+        (e.g. a schedule that steps the optimizer it feeds) raises instead of
+        deadlocking."""
+
+        __slots__ = ("opt",)
+
+        def __init__(self, opt):
+            self.opt = opt
+
+        def __enter__(self):
+            opt = self.opt
+            me = threading.get_ident()
+            if opt._owner == me:
+                raise RuntimeError(f"{type(opt).__name__} was re-entered from inside one of "
+                                   "its own calls (a schedule or callback calling step()?)")
+            opt._lock.acquire()
+            opt._owner = me
+
+        def __exit__(self, *exc):
+            self.opt._owner = None
+            self.opt._lock.release()
 
     # -- public API ------------------------------------------------------------------------
     def step(self, grads, skip_nonfinite=False):
@@ -219,8 +394,29 @@ class Optimizer:
         step whose gradients hold a NaN or an infinity is skipped as a whole: nothing
         is written, the step count stays, ``skipped_steps`` grows by one and ``False``
         is returned. Returns ``True`` when the update was applied.
+
+        Steps on one optimizer from several threads run one at a time (a lock), so N
+        threads making M steps each apply N*M whole steps in some order. A
+        KeyboardInterrupt never leaves a half step: the compiled backend writes in one C
+        call and counts the step even when Ctrl-C arrives as it returns (then re-raises
+        the KeyboardInterrupt); in the reference backend an interrupt in the middle of
+        the numpy updates marks the optimizer as unusable (RuntimeError until
+        :meth:`load_state_dict`).
         """
-        skip = v.flag("skip_nonfinite", skip_nonfinite)
+        me = threading.get_ident()
+        if self._owner == me:
+            self._Guard(self).__enter__()       # raises the re-entry error
+        with self._lock:                        # (inlined _Guard: steps are hot)
+            self._owner = me
+            try:
+                return self._step(grads, skip_nonfinite)
+            finally:
+                self._owner = None
+
+    def _step(self, grads, skip_nonfinite):
+        self._check_usable()
+        skip = _flag("skip_nonfinite", skip_nonfinite)
+        self._check_layout()
         grads = kernels.grad_list(grads, len(self._params))
         self._before_step()
         t = self.step_count
@@ -230,14 +426,77 @@ class Optimizer:
             specs.append(spec)
             lrs.append(lr)
             updates.append(update)
-        if not self._runner_().step(grads, specs, skip):
+        runner = self._runner_()
+        before = runner.completed
+        try:
+            applied = runner.step(grads, specs, skip)
+        except BaseException:
+            if runner.completed != before:
+                # the arrays were written and an exception (Ctrl-C) arrived on the way
+                # back: count the step, so the state stays whole, then re-raise
+                self._commit(t, lrs, updates)
+            raise
+        if not applied:
             self.skipped_steps += 1
             return False
+        self._commit(t, lrs, updates)
+        return True
+
+    def _commit(self, t, lrs, updates):
         for gstate, update in zip(self._group_state, updates):
             gstate.update(update)
         self.step_count = t + 1
         self._last_lrs = lrs
-        return True
+
+    def add_param_group(self, param_group):
+        """Add a group of arrays to optimize (torch's ``Optimizer.add_param_group``).
+
+        ``param_group`` is a dict with ``"params"`` (an array or a list of arrays) and
+        any options; options it leaves out take the constructor's values
+        (``defaults``). An array already optimized here (or overlapping one's memory)
+        is rejected, as are unknown options; nothing changes on an error. The group's
+        state buffers are created at once (as at construction), and its step-dependent
+        terms (Adam's bias correction, Adagrad's lr decay, the schedule-free averaging
+        and warmup, SGD's first momentum step) start from the group's first step, as
+        torch's per-param state does. Schedules are evaluated at the optimizer's step.
+        """
+        with self._Guard(self):
+            self._check_usable()
+            self._check_layout()
+            if not isinstance(param_group, dict):
+                raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+            if "params" not in param_group:
+                raise ValueError("param_group has no 'params' entry")
+            gi = len(self.param_groups)
+            raw = {**param_group, "params": _group_arrays(param_group["params"],
+                                                          "param_group")}
+            group = self._new_group(raw, "param_group", type(self).__name__)
+            n = len(self._params)
+            for i, p in enumerate(group["params"]):
+                kernels.check_array(f"params[{n + i}]", p)
+            old = {id(p) for p in self._params}
+            if any(id(p) in old for p in group["params"]) or \
+                    len({id(p) for p in group["params"]}) != len(group["params"]):
+                raise ValueError("some parameters appear in more than one parameter group")
+            state = [self._init_state(group, p) for p in group["params"]]
+            gstate = self._init_group_state(group)
+            # build the new runner first: it checks that no array overlaps another
+            saved = (self._params, self._group_of, self._group_params, self._state,
+                     self._runner)
+            self._params = self._params + tuple(group["params"])
+            self._group_of = self._group_of + (gi,) * len(group["params"])
+            self._state = self._state + state
+            self._runner = None
+            try:
+                self._runner_()
+            except BaseException:
+                (self._params, self._group_of, self._group_params, self._state,
+                 self._runner) = saved
+                raise
+            self.param_groups.append(group)
+            self._group_state.append(gstate)
+            self._group_start.append(self.step_count)
+            self._layout()
 
     @property
     def last_lr(self):
@@ -255,15 +514,17 @@ class Optimizer:
         The params themselves are not included (as in torch): a resumed optimizer is
         built over the params as they are, then given this dict.
         """
-        return {
-            "optimizer": type(self).__name__,
-            "step": self.step_count,
-            "skipped_steps": self.skipped_steps,
-            "last_lrs": self.last_lrs,
-            "state": [{k: a.copy() for k, a in st.items()} for st in self._state],
-            "groups": [dict(gs) for gs in self._group_state],
-            **self._extra_state(),
-        }
+        with self._Guard(self):
+            return {
+                "optimizer": type(self).__name__,
+                "step": self.step_count,
+                "skipped_steps": self.skipped_steps,
+                "last_lrs": self.last_lrs,
+                "state": [{k: a.copy() for k, a in st.items()} for st in self._state],
+                "groups": [dict(gs) for gs in self._group_state],
+                "group_start": list(self._group_start),
+                **self._extra_state(),
+            }
 
     def _extra_state(self):
         return {}
@@ -272,7 +533,18 @@ class Optimizer:
         return lambda: None
 
     def load_state_dict(self, state_dict):
-        """Restore a :meth:`state_dict`; everything is checked before anything changes."""
+        """Restore a :meth:`state_dict`; everything is checked before anything changes.
+
+        Checked: the optimizer name; ``step``, ``skipped_steps`` (ints in [0, 2**53]);
+        ``last_lrs`` (None or one finite lr >= 0 per group); every state buffer (the
+        param's dtype and shape, finite, second moments >= 0); the per-group counters;
+        ``group_start`` (absent in 0.1.0 dicts: all 0). Errors name the key and value.
+        Loading also clears the unusable mark an interrupted reference step leaves.
+        """
+        with self._Guard(self):
+            self._load_state_dict(state_dict)
+
+    def _load_state_dict(self, state_dict):
         cls = type(self).__name__
         if not isinstance(state_dict, dict):
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
@@ -280,37 +552,55 @@ class Optimizer:
             if key not in state_dict:
                 raise ValueError(f"state_dict has no {key!r} entry")
         if state_dict["optimizer"] != cls:
-            raise ValueError(f"state_dict is from a {state_dict['optimizer']!r} optimizer, "
-                             f"not {cls!r}")
-        step = v.step_count("state_dict['step']", state_dict["step"])
-        skipped = v.step_count("state_dict['skipped_steps']", state_dict["skipped_steps"])
+            raise ValueError(f"state_dict is from a {_shown(state_dict['optimizer'])} "
+                             f"optimizer, not {cls!r}")
+        step = kernels.count_hp("state_dict['step']", state_dict["step"])
+        skipped = kernels.count_hp("state_dict['skipped_steps']", state_dict["skipped_steps"])
+        ngroups = len(self._group_state)
         last = state_dict["last_lrs"]
         if last is not None:
-            last = [float(v.real("state_dict['last_lrs']", x)) for x in last]
+            if not isinstance(last, (list, tuple)) or len(last) != ngroups:
+                raise (TypeError if not isinstance(last, (list, tuple)) else ValueError)(
+                    f"state_dict['last_lrs'] must be None or a list of {ngroups} lr(s), one "
+                    f"per param group, got {_shown(last)}")
+            last = [kernels.real_hp(f"state_dict['last_lrs'][{i}]", x, low=0.0)
+                    for i, x in enumerate(last)]
+        starts = state_dict.get("group_start", [0] * ngroups)
+        if not isinstance(starts, (list, tuple)) or len(starts) != ngroups:
+            raise ValueError(f"state_dict['group_start'] must be a list of {ngroups} step(s), "
+                             f"got {_shown(starts)}")
+        starts = [kernels.count_hp(f"state_dict['group_start'][{i}]", x)
+                  for i, x in enumerate(starts)]
+        for i, x in enumerate(starts):
+            if x > step:
+                raise ValueError(f"state_dict['group_start'][{i}] must be <= "
+                                 f"state_dict['step'] ({step}), got {x}")
         states, groups = state_dict["state"], state_dict["groups"]
         if not isinstance(states, (list, tuple)) or len(states) != len(self._state):
             raise ValueError(f"state_dict['state'] must hold {len(self._state)} entries "
-                             "(one per param)")
+                             f"(one per param), got {_shown(states)}")
         for i, (ours, theirs) in enumerate(zip(self._state, states)):
             if not isinstance(theirs, dict) or set(theirs) != set(ours):
-                got = sorted(theirs) if isinstance(theirs, dict) else theirs
+                got = sorted(map(_shown, theirs)) if isinstance(theirs, dict) else _shown(theirs)
                 raise ValueError(f"state_dict['state'][{i}] must hold the buffers "
-                                 f"{sorted(ours)}, got {got!r}")
+                                 f"{sorted(ours)}, got {got}")
             for key, a in theirs.items():
-                kernels.check_like(f"state_dict['state'][{i}][{key!r}]", a,
-                                   f"params[{i}]", self._params[i])
-        if not isinstance(groups, (list, tuple)) or len(groups) != len(self._group_state):
-            raise ValueError(f"state_dict['groups'] must hold {len(self._group_state)} "
-                             "entries (one per param group)")
+                name = f"state_dict['state'][{i}][{key!r}]"
+                kernels.check_like(name, a, f"params[{i}]", self._params[i])
+                self._check_buffer(name, key, a)
+        if not isinstance(groups, (list, tuple)) or len(groups) != ngroups:
+            raise ValueError(f"state_dict['groups'] must hold {ngroups} entries "
+                             f"(one per param group), got {_shown(groups)}")
         new_groups = []
         for i, (ours, theirs) in enumerate(zip(self._group_state, groups)):
             if not isinstance(theirs, dict) or set(theirs) != set(ours):
-                raise ValueError(f"state_dict['groups'][{i}] must hold {sorted(ours)}")
+                raise ValueError(f"state_dict['groups'][{i}] must hold {sorted(ours)}, got "
+                                 f"{_shown(theirs)}")
             new = {}
             for key, val in theirs.items():
                 name = f"state_dict['groups'][{i}][{key!r}]"
-                new[key] = v.flag(name, val) if isinstance(ours[key], bool) \
-                    else float(v.real(name, val))
+                new[key] = _flag(name, val) if isinstance(ours[key], bool) \
+                    else self._check_group_value(name, key, val)
             new_groups.append(new)
         commit_extra = self._load_extra(state_dict)
         # everything checked: write
@@ -321,7 +611,42 @@ class Optimizer:
             ours.update(new)
         self.step_count, self.skipped_steps = step, skipped
         self._last_lrs = last
+        self._group_start = starts
         commit_extra()
+        if self._broken is not None or (self._runner is not None and self._runner.torn):
+            self._broken = None
+            self._runner = None     # a fresh runner (the old one is marked torn)
+
+    def _check_buffer(self, name, key, a):
+        """A loaded state buffer: finite, and >= 0 when it is a second moment."""
+        bad = ~np.isfinite(a)
+        if bad.any():
+            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
+            raise ValueError(f"{name} must be finite, got {float(a[idx])!r} at index {idx}")
+        if key in self._nonneg_slots and (a < 0).any():
+            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(a < 0)), a.shape))
+            raise ValueError(f"{name} is a second moment and must be >= 0, got "
+                             f"{float(a[idx])!r} at index {idx}")
+
+    def _check_group_value(self, name, key, val):
+        return kernels.real_hp(name, val)
+
+    # -- copies ------------------------------------------------------------------------------
+    def __getstate__(self):
+        with self._Guard(self):
+            state = dict(self.__dict__)
+        for key in ("_runner", "_lock", "_owner", "_group_ids"):   # rebuilt on load
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._owner = None
+        self._group_ids = [list(map(id, ps)) for ps in self._group_params]
+        self._runner = None
+        self._runner_()      # checks the copied arrays again (and records their memory)
+        _LIVE.add(self)
 
     def __repr__(self):
         n = len(self._params)
@@ -437,8 +762,9 @@ class Adam(Optimizer):
         wd = self._at(group, "weight_decay", t)
         amsgrad = self._flag(group, "amsgrad")
         self._need(gi, "max_exp_avg_sq", amsgrad)
-        spec = kernels.adam_spec(t + 1, lr, beta1, beta2, self._at(group, "eps", t), wd,
-                                 amsgrad, self._flag(group, "maximize"), self._decoupled)
+        spec = kernels.adam_spec(self._local(gi, t) + 1, lr, beta1, beta2,
+                                 self._at(group, "eps", t), wd, amsgrad,
+                                 self._flag(group, "maximize"), self._decoupled)
         return spec, lr, {}
 
 
@@ -538,7 +864,7 @@ class Adagrad(Optimizer):
 
     def _group_spec(self, gi, group, gstate, t):
         lr = self._at(group, "lr", t)
-        spec = kernels.adagrad_spec(t + 1, lr, self._at(group, "lr_decay", t),
+        spec = kernels.adagrad_spec(self._local(gi, t) + 1, lr, self._at(group, "lr_decay", t),
                                     self._at(group, "weight_decay", t),
                                     self._at(group, "eps", t), self._flag(group, "maximize"))
         return spec, lr, {}
@@ -610,9 +936,9 @@ class _ScheduleFree(Optimizer):
         ckp1 = weight / weight_sum if weight_sum != 0 else 0.0
         return ckp1, {"lr_max": lr_max, "weight_sum": weight_sum}
 
-    def _warmup(self, group, t):
-        w = group["warmup_steps"]
-        return (t + 1) / w if t < w else 1.0
+    def _warmup(self, group, k):
+        w = self._at(group, "warmup_steps", k)
+        return (k + 1) / w if k < w else 1.0
 
     def _beta_at(self, group, t):
         if self._beta_name == "momentum":
@@ -630,12 +956,19 @@ class _ScheduleFree(Optimizer):
                                "call train_params() before step()")
 
     def _switch(self, to_x):
-        if self.step_count > 0:
-            t = self.step_count - 1
-            betas = [self._beta_at(g, t) for g in self.param_groups]
-            weights = [1.0 - 1.0 / b if to_x else 1.0 - b for b in betas]
-            self._runner_().lerp(weights)
-        self._train_mode = not to_x
+        with self._Guard(self):
+            self._check_usable()
+            self._check_layout()
+            if self.step_count > 0:
+                t = self.step_count - 1
+                betas = [self._beta_at(g, t) for g in self.param_groups]
+                # a group added since the last step has not stepped: its z is not set yet
+                # and x = y = z, so it stays as it is (weight 0)
+                weights = [0.0 if start == self.step_count
+                           else (1.0 - 1.0 / b if to_x else 1.0 - b)
+                           for b, start in zip(betas, self._group_start)]
+                self._runner_().lerp(weights)
+            self._train_mode = not to_x
 
     def eval_params(self):
         """Put x, the averaged point to evaluate or save, into the params (in place).
@@ -656,10 +989,18 @@ class _ScheduleFree(Optimizer):
     def _extra_state(self):
         return {"train_mode": self._train_mode}
 
+    def _check_group_value(self, name, key, val):
+        if key == "lr_max":        # -1 until the first step, then the largest lr so far
+            x = kernels.real_hp(name, val)
+            if x != -1.0 and x < 0:
+                raise ValueError(f"{name} must be -1 (no step yet) or >= 0, got {x!r}")
+            return x
+        return kernels.real_hp(name, val, low=0.0)
+
     def _load_extra(self, state_dict):
         if "train_mode" not in state_dict:
             raise ValueError("state_dict has no 'train_mode' entry")
-        mode = v.flag("state_dict['train_mode']", state_dict["train_mode"])
+        mode = _flag("state_dict['train_mode']", state_dict["train_mode"])
 
         def commit():
             self._train_mode = mode
@@ -705,10 +1046,11 @@ class ScheduleFreeSGD(_ScheduleFree):
         return {"z": _zeros(p)}
 
     def _group_spec(self, gi, group, gstate, t):
-        lr = self._at(group, "lr", t) * self._warmup(group, t)
+        k = self._local(gi, t)      # the group's own step (it may have been added later)
+        lr = self._at(group, "lr", t) * self._warmup(group, k)
         mom = self._at(group, "momentum", t)
-        ckp1, update = self._weights(group, gstate, t, lr)
-        spec = kernels.sfsgd_spec(lr, mom, ckp1, self._at(group, "weight_decay", t), t == 0)
+        ckp1, update = self._weights(group, gstate, k, lr)
+        spec = kernels.sfsgd_spec(lr, mom, ckp1, self._at(group, "weight_decay", t), k == 0)
         return spec, lr, update
 
 
@@ -748,9 +1090,10 @@ class ScheduleFreeAdamW(_ScheduleFree):
 
     def _group_spec(self, gi, group, gstate, t):
         beta1, beta2 = self._betas(group, t)
-        lr = (self._at(group, "lr", t) * self._warmup(group, t)
-              * math.sqrt(1.0 - beta2 ** (t + 1)))
-        ckp1, update = self._weights(group, gstate, t, lr)
+        k = self._local(gi, t)      # the group's own step (it may have been added later)
+        lr = (self._at(group, "lr", t) * self._warmup(group, k)
+              * math.sqrt(1.0 - beta2 ** (k + 1)))
+        ckp1, update = self._weights(group, gstate, k, lr)
         spec = kernels.sfadamw_spec(lr, beta1, beta2, self._at(group, "eps", t), ckp1,
-                                    self._at(group, "weight_decay", t), t == 0)
+                                    self._at(group, "weight_decay", t), k == 0)
         return spec, lr, update
