@@ -95,6 +95,8 @@ class _Rule:
         if _is_schedule(value):
             try:
                 x = value(t)
+            except (TypeError, ValueError) as exc:   # e.g. a Lambda returning 10**400
+                raise type(exc)(f"{name}: its schedule failed at step {t}: {exc}") from exc
             except OverflowError as exc:
                 raise ValueError(f"{name} must be finite, but its schedule overflowed at "
                                  f"step {t} ({exc})") from exc

@@ -135,6 +135,9 @@ def _value(schedule, t, what, i):
     except OverflowError as exc:  # float(10**400) inside a Lambda
         raise ValueError(f"the {what} schedule of param group {i} returned a number too "
                          f"large for a float at step {t}; nothing was written") from exc
+    except (TypeError, ValueError) as exc:  # a Lambda's own check of what it returned
+        raise type(exc)(f"the {what} schedule of param group {i} failed at step {t}: {exc}; "
+                        "nothing was written") from exc
     if type(x) is not float or x - x != 0.0:  # x - x is NaN exactly for inf and NaN
         x = float(x)
         if not math.isfinite(x):
@@ -505,8 +508,8 @@ class LRScheduler(_TorchLRScheduler):
                 for b in bases:
                     if type(b) is not float or b - b != 0.0:
                         return False
-        except OverflowError:
-            return False
+        except (OverflowError, TypeError, ValueError):
+            return False                # the checked path says what is wrong
         lrs = []
         # one loop that writes as it checks (this is the hot path); a failed check puts
         # back the objects already replaced, which were the ones in w_obj
