@@ -14,7 +14,8 @@ start.
 The contract checked for every case:
 - no crash, no hang (a case may take ``FASTLR_FUZZ_TIMEOUT`` seconds, default 10);
 - bad input raises ValueError or TypeError only (never KeyError, IndexError,
-  OverflowError, ZeroDivisionError, RecursionError, MemoryError, ...);
+  OverflowError, ZeroDivisionError, RecursionError, MemoryError, ...), and the message
+  builds (no "Exceeds the limit (4300 digits) for integer string conversion");
 - both backends agree: the same exception type with the same message, or values within
   DESIGN.md's tolerances (schedules 1e-12 of the peak; optimizers float64 1e-12 and
   float32 1e-5 relative), the same repr;
@@ -188,6 +189,11 @@ def check(case, reply, tol="schedule"):
                 raise AssertionError(
                     f"{name} backend raised {out[1]} (only ValueError/TypeError are "
                     f"allowed) at {label!r}: {out[2]}\ncase: {_fmt(case)}\n{out[3]}")
+            if out[0] == "raised" and "integer string conversion" in out[2]:
+                raise AssertionError(
+                    f"{name} backend at {label!r}: the error message itself failed (it "
+                    f"tried to show an int of over 4300 digits): {out[1]}: {out[2]}\n"
+                    f"case: {_fmt(case)}")
             if out[0] == "ok" and _is_invariant(label) and out[1] is not True:
                 raise AssertionError(f"{name} backend: {label!r} does not hold\n"
                                      f"case: {_fmt(case)}")

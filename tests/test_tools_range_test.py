@@ -308,6 +308,7 @@ def test_range_too_narrow_for_the_steps(fl, kw):
     (lambda: dict(diverge_factor=10**5000), "diverge_factor must be finite"),
     (lambda: dict(start_lr=math.inf), "start_lr must be finite"),
     (lambda: dict(end_lr=math.nan), "end_lr must be finite"),
+    (lambda: dict(end_lr=__import__("fractions").Fraction(10**400)), "end_lr must be finite"),
 ])
 def test_huge_arguments_are_named(fl, kw, words):
     # (the arguments are made lazily: pytest's test ids would repr a 5000-digit int)
@@ -362,3 +363,15 @@ def test_overflowing_average_stops_as_non_finite(fl):
     assert r.stop_reason == "non-finite" and len(r.lrs) == 2
     assert r.smoothed[0] == pytest.approx(big) and math.isnan(r.smoothed[1])
     assert r.suggestion is None
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(mode=1), r"mode must be a str, one of \['exp', 'linear'\], got 1 \(int\)"),
+    (dict(progress="yes"), r"progress must be a bool, got 'yes' \(str\)"),
+])
+def test_type_errors_name_the_argument(fl, kw, words):
+    with pytest.raises(TypeError, match=words):
+        fl.find_lr(lambda lr: 1.0, **kw)
+    huge = {k: 10**5000 for k in kw}        # no repr possible: shown by its digit count
+    with pytest.raises(TypeError, match="got <an int with 5001 digits> \\(int\\)"):
+        fl.find_lr(lambda lr: 1.0, **huge)

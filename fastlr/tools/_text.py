@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["describe", "int_digits", "clip"]
+import numpy as np
+
+__all__ = ["describe", "int_digits", "clip", "refuse_huge", "refuse_non_str"]
 
 #: longer reprs are cut to this many characters
 LIMIT = 80
@@ -55,3 +57,28 @@ def describe(value, limit=LIMIT):
     except Exception:  # noqa: BLE001 - whatever __repr__ raised, the message must be built
         text = f"<{kind} object with a failing repr>"
     return f"{clip(text, limit)} ({kind})"
+
+
+def refuse_huge(name, value, bound="finite"):
+    """Raise ``ValueError`` for a real too large for a float, before the shared argument
+    checks see it: their messages repr the value (an int of over 4300 digits cannot even
+    be converted to text) and their ``float()`` raises OverflowError (a huge
+    ``Fraction``). Other values pass through to those checks."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return
+    if isinstance(value, numbers.Integral):
+        huge = abs(int(value)) >= 2 ** 1024
+    else:
+        try:
+            float(value)
+            huge = False
+        except OverflowError:
+            huge = True
+    if huge:
+        raise ValueError(f"{name} must be {bound}, got {describe(value)}")
+
+
+def refuse_non_str(name, value, options):
+    """The shared ``choice`` check's TypeError, with the value shown safely."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {list(options)}, got {describe(value)}")

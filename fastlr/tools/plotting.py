@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ._text import describe
+from ._text import clip, describe
 
 __all__ = ["plot"]
 
@@ -32,11 +32,11 @@ def _check_path(path):
     if path is None:
         return None
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {path!r} "
-                        f"({type(path).__name__})")
+        raise TypeError(f"path must be a str or os.PathLike, got {describe(path)}")
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     if suffix not in _FORMATS:
-        raise ValueError(f"path must end in one of {list(_FORMATS)}, got {os.fspath(path)!r}")
+        raise ValueError(f"path must end in one of {list(_FORMATS)}, got "
+                         f"{clip(repr(os.fspath(path)))}")
     return path
 
 
@@ -69,15 +69,13 @@ def _schedules(schedule_or_list):
         items = [(None, s) for s in schedule_or_list]
     else:
         raise TypeError("schedules must be a fastlr schedule, a list of schedules or a "
-                        f"dict label -> schedule, got {schedule_or_list!r} "
-                        f"({type(schedule_or_list).__name__})")
+                        f"dict label -> schedule, got {describe(schedule_or_list)}")
     if not items:
         raise ValueError("schedules must not be empty, got an empty collection")
     out = []
     for i, (label, s) in enumerate(items):
         if not isinstance(s, Schedule):
-            raise TypeError(f"schedules[{i}] must be a fastlr schedule, got {s!r} "
-                            f"({type(s).__name__})")
+            raise TypeError(f"schedules[{i}] must be a fastlr schedule, got {describe(s)}")
         out.append((str(label) if label is not None else _label(s), s))
     return out
 
@@ -86,7 +84,7 @@ def _steps(steps):
     from .. import _validate as v
 
     if isinstance(steps, (bool, np.bool_)):
-        raise TypeError(f"steps must be an int or an array of steps, got {steps!r}")
+        raise TypeError(f"steps must be an int or an array of steps, got {describe(steps)}")
     if isinstance(steps, (int, np.integer)):
         n = int(steps)
         if not 1 <= n <= v.MAX_STEP:
@@ -97,7 +95,7 @@ def _steps(steps):
     arr = np.asarray(steps)
     if arr.ndim != 1 or arr.dtype.kind not in "iuf" or arr.size < 1:
         raise TypeError("steps must be an int or a non-empty 1-d array of steps, "
-                        f"got {steps!r}")
+                        f"got {describe(steps)}")
     return arr.astype(np.float64)
 
 

@@ -7,12 +7,11 @@ pass a function that runs one training step at a given lr and returns the loss.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from .. import _validate as v
-from ._text import describe
+from ._text import describe, refuse_huge, refuse_non_str
 from .progress import progress as _progress
 
 __all__ = ["find_lr", "LRFinderResult"]
@@ -69,15 +68,6 @@ def _check_grid(lr, start, end, n):
                 f"start_lr ({start!r}) and end_lr ({end!r}) are too close for "
                 f"num_steps={n}: consecutive lrs {a!r} and {b!r} differ by less than "
                 f"2**-40 relative; widen the range or use fewer steps")
-
-
-def _number_arg(name, value):
-    """Refuse an int too large for a float before the shared checks, whose message would
-    repr it (an int of over 4300 digits cannot even be converted to text)."""
-    if (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-            and abs(int(value)) >= 2 ** 1024):
-        bound = "<= 2**53" if name == "num_steps" else "finite"
-        raise ValueError(f"{name} must be {bound}, got {describe(value)}")
 
 
 def _as_loss(value, lr):
@@ -153,7 +143,7 @@ def find_lr(step_fn, start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exp",
         raise TypeError(f"step_fn must be callable, got {describe(step_fn)}")
     for name, value in (("start_lr", start_lr), ("end_lr", end_lr), ("num_steps", num_steps),
                         ("smoothing", smoothing), ("diverge_factor", diverge_factor)):
-        _number_arg(name, value)
+        refuse_huge(name, value, "<= 2**53" if name == "num_steps" else "finite")
     start = float(v.real("start_lr", start_lr, low=0.0, low_open=True))
     end = float(v.real("end_lr", end_lr))
     if not end > start:
@@ -163,11 +153,14 @@ def find_lr(step_fn, start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exp",
         raise ValueError(f"num_steps must be >= 2, got {n!r}")
     if n > v.MAX_STEP:
         raise ValueError(f"num_steps must be <= 2**53, got {n!r}")
+    refuse_non_str("mode", mode, _MODES)
     mode = v.choice("mode", mode, _MODES)
     beta = v.real("smoothing", smoothing, low=0.0, high=1.0, high_open=True)
     factor = v.real("diverge_factor", diverge_factor, low=1.0, low_open=True, optional=True)
     if progress is not None:
-        progress = v.flag("progress", progress)
+        if not isinstance(progress, (bool, np.bool_)):
+            raise TypeError(f"progress must be a bool, got {describe(progress)}")
+        progress = bool(progress)
     grid = _lr_at(start, end, n, mode)
     _check_grid(grid, start, end, n)
 
