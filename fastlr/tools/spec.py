@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import re
 
 from ._text import clip, int_digits
 
@@ -143,6 +144,11 @@ def _from_call(text, backend):
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset else ""
+        digits = re.search(r"value has (\d+) digits", str(exc.msg))
+        if digits:  # Python's own refusal of a decimal literal over 4300 digits
+            raise SpecError(f"SPEC has an integer literal of {digits.group(1)} digits; at "
+                            f"most {MAX_INT_DIGITS} are allowed (larger ones exceed every "
+                            "float)") from None
         raise SpecError(f"SPEC is not valid: {clip(exc.msg)}{where} of {clip(repr(text))}; "
                         "give JSON or a call such as 'Cosine(lr=0.1, total_steps=1000)'"
                         ) from None
