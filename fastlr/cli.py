@@ -5,8 +5,10 @@ describes each. A SPEC is a schedule as JSON (its ``to_config()`` form) or as a 
 such as ``"warmup_cosine(peak_lr=3e-4, warmup_steps=500, total_steps=10000)"``,
 parsed without ``eval`` (see :mod:`fastlr.tools.spec`).
 
-Exit codes: 0 success, 2 bad usage or a bad SPEC/argument (one ``fastlr: error:`` line
-on stderr), 1 any other failure (a missing optional dependency, an unwritable file).
+Exit codes: 0 success, 2 bad usage or a bad SPEC/argument, 1 any other failure (a
+missing optional dependency, an unwritable file, an unexpected error), 130 interrupted.
+Every failure is reported as one ``fastlr: error: ...`` line on stderr, never a
+traceback.
 """
 from __future__ import annotations
 
@@ -16,8 +18,11 @@ import os
 import sys
 import time
 
+import numpy as np
+
 import fastlr
 
+from .tools._text import clip
 from .tools.spec import SpecError, parse_spec
 
 _SPEC_HELP = ("the schedule: JSON (its to_config() form) or a call such as "
@@ -32,31 +37,63 @@ _EPILOG = """examples:
 """
 
 
+#: the largest step count: steps live in [0, 2**53] (fastlr._validate.MAX_STEP)
+MAX_STEPS = 2 ** 53
+#: bench's largest n: values(n) holds 8n bytes, and the reference runs n Python steps
+MAX_BENCH_N = 10 ** 7
+MAX_REPEAT = 1000
+#: table computes its rows this many at a time (``--every 1`` may ask for billions)
+_ROWS_PER_CALL = 65536
+#: error messages are cut to this many characters
+_MESSAGE_LIMIT = 500
+
+
 class UsageError(Exception):
     """A bad command-line argument: reported on one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one ``fastlr: error:`` line (exit 2)."""
+
+    def error(self, message):
+        where = self.prog[len("fastlr"):].strip()
+        prefix = f"{where}: " if where else ""
+        hint = f"fastlr {where} --help" if where else "fastlr --help"
+        self.exit(2, _line(f"{prefix}{message} (see '{hint}')") + "\n")
 
 
 def _backend(name):
     return fastlr.reference if name == "reference" else fastlr
 
 
-def _positive_int(text):
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return n
+def _int_in(low, high, what):
+    """An argparse type: an int in ``[low, high]`` (no int() of a 5000-digit string)."""
+    def parse(text):
+        digits = text.strip().lstrip("+-")
+        n = None
+        if digits.isdigit() and len(digits) <= 30:
+            try:
+                n = int(text)
+            except ValueError:
+                n = None
+        if n is None or not low <= n <= high:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {clip(repr(text))}")
+        return n
+    return parse
+
+
+_positive_int = _int_in(1, MAX_STEPS, "an integer in [1, 2**53]")
+_seed = _int_in(0, 2 ** 63 - 1, "an integer in [0, 2**63)")
 
 
 def _positive_float(text):
     try:
         x = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+        x = math.nan
     if not (x > 0.0 and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got "
+                                         f"{clip(repr(text))}")
     return x
 
 
@@ -66,21 +103,29 @@ def _spec(text, backend):
     except SpecError as exc:
         raise UsageError(str(exc)) from None
     except (ValueError, TypeError) as exc:  # the schedule rejected an argument
-        raise UsageError(f"bad SPEC {text!r}: {exc}") from None
+        raise UsageError(f"bad SPEC {clip(repr(text))}: {exc}") from None
 
 
 # -- table -----------------------------------------------------------------------------
 def _table(args):
     schedule = _spec(args.spec, _backend(args.backend))
     n = args.steps
-    every = args.every if args.every is not None else max(1, math.ceil(n / 20))
-    values = schedule.values(n)
-    rows = list(range(0, n, every))
+    every = args.every if args.every is not None else max(1, -(-n // 20))
+    # only the printed rows are computed, a bounded number per call: --steps 10**12
+    # is fine, and --every 1 streams (Ctrl-C stops it, `| head` ends it quietly)
+    rows = range(0, n, every)
     if rows[-1] != n - 1:
-        rows.append(n - 1)  # always show where the schedule ends up
+        rows = [rows, range(n - 1, n)]  # always show where the schedule ends up
+    else:
+        rows = [rows]
     print(f"{'step':>10}  lr")
-    for t in rows:
-        print(f"{t:>10}  {values[t]:.6g}")
+    for part in rows:
+        for lo in range(0, len(part), _ROWS_PER_CALL):
+            chunk = part[lo:lo + _ROWS_PER_CALL]
+            steps = np.arange(chunk.start, chunk.stop, chunk.step, dtype=np.int64)
+            values = schedule(steps)
+            print("\n".join(f"{t:>10}  {x:.6g}" for t, x in zip(steps.tolist(),
+                                                                 values.tolist())))
     return 0
 
 
@@ -124,6 +169,10 @@ def _best_time(fn, repeat, budget=0.0, cap=200):
 
 def _bench(args):
     n = args.n
+    if not 20 <= n <= MAX_BENCH_N:  # >= 20: the warmups take n // 20 steps
+        raise UsageError(f"--n must be in [20, {MAX_BENCH_N:,}], got {n}")
+    if args.repeat > MAX_REPEAT:
+        raise UsageError(f"--repeat must be at most {MAX_REPEAT}, got {args.repeat}")
     print(f"values(n) for n = {n:,} steps, the fastest of >= {args.repeat} runs (compiled) and "
           f"of {max(1, args.repeat // 5)} (reference), measured now on this machine")
     from . import _schedule
@@ -150,6 +199,13 @@ def _find_lr(args):
     from . import demo
 
     backend = _backend(args.backend)
+    # the argument checks before the header line and the run (the range test trains)
+    if not args.end_lr > args.start_lr:
+        raise UsageError(f"--end-lr must be > --start-lr ({args.start_lr!r}), got "
+                         f"{args.end_lr!r}")
+    if args.output:
+        from .tools.plotting import _check_path
+        _check_path(args.output)
     X, y = demo.load_digits()
     X_tr, y_tr, _, _ = demo.split(X, y, args.seed)
     model = demo.MLP.init(X.shape[1], demo.HIDDEN, 10, args.seed)
@@ -162,6 +218,9 @@ def _find_lr(args):
     for name in ("valley", "steepest", "minimum"):
         value = getattr(result, name)
         print(f"  {name:<9} {'-' if value is None else format(value, '.3g')}")
+    # one line to grep: `fastlr find-lr | sed -n 's/^suggested lr: //p'`
+    suggestion = result.suggestion
+    print(f"suggested lr: {'none' if suggestion is None else format(suggestion, '.6g')}")
     if args.output:
         result.plot(args.output)
         print(f"wrote {args.output}")
@@ -178,11 +237,12 @@ def _demo(args):
 
 # -- parser ----------------------------------------------------------------------------
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastlr", description="Learning-rate schedules, LR range test and plots.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"fastlr {fastlr.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
 
     def backend_option(p):
         p.add_argument("--backend", choices=["compiled", "reference"], default="compiled",
@@ -209,16 +269,18 @@ def _parser():
     p.set_defaults(run=_plot)
 
     p = sub.add_parser("bench", help="time values(n), compiled vs reference backend")
-    p.add_argument("--n", type=_positive_int, default=100_000, help="steps (default 100000)")
+    p.add_argument("--n", type=_positive_int, default=100_000,
+                   help=f"steps (default 100000; from 20 to {MAX_BENCH_N:,})")
     p.add_argument("--repeat", type=_positive_int, default=5,
-                   help="timing repeats; the best counts (default 5)")
+                   help=f"timing repeats; the best counts (default 5, at most {MAX_REPEAT})")
     p.set_defaults(run=_bench)
 
     p = sub.add_parser("find-lr", help="run the LR range test on the demo's digits MLP")
     p.add_argument("--start-lr", type=_positive_float, default=1e-7)
     p.add_argument("--end-lr", type=_positive_float, default=10.0)
-    p.add_argument("--num-steps", type=_positive_int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-steps", type=_int_in(2, MAX_STEPS, "an integer in [2, 2**53]"),
+                   default=100)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("-o", "--output", default=None, help="write the plot here (.png/.svg/.pdf)")
     backend_option(p)
     p.set_defaults(run=_find_lr)
@@ -229,21 +291,29 @@ def _parser():
                    help="directory for the plots (default ./fastlr-demo)")
     p.add_argument("--quick", action="store_true", help="a reduced run (smoke test)")
     p.add_argument("--no-plots", action="store_true", help="do not write plots")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     backend_option(p)
     p.set_defaults(run=_demo)
     return parser
 
 
+def _line(message):
+    # one line, whatever the exception text holds, and a bounded one
+    return f"fastlr: error: {clip(message, _MESSAGE_LIMIT)}"
+
+
 def _error(message, code):
-    # one line, whatever the exception text holds
-    print(f"fastlr: error: {' '.join(str(message).split())}", file=sys.stderr)
+    print(_line(message), file=sys.stderr)
     return code
 
 
 def main(argv=None):
-    """Run the command line; returns the exit code."""
-    args = _parser().parse_args(argv)
+    """Run the command line; returns the exit code (also for ``--help`` and usage
+    errors, which argparse reports by raising ``SystemExit``)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
         return args.run(args)
     except UsageError as exc:
@@ -257,5 +327,9 @@ def main(argv=None):
         return 0
     except (ImportError, OSError) as exc:
         return _error(exc, 1)
+    except MemoryError:
+        return _error("out of memory", 1)
     except KeyboardInterrupt:
         return _error("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, never a traceback
+        return _error(f"unexpected {type(exc).__name__}: {exc} (please report it)", 1)

@@ -126,3 +126,119 @@ def test_find_lr_command(tmp_path):
     for name in ("valley", "steepest", "minimum"):
         assert any(line.split()[:1] == [name] for line in p.stdout.splitlines())
     assert "<svg" in out.read_text()
+    # the suggestion, on one parseable line, is the minimum rule shown above it
+    (line,) = [x for x in p.stdout.splitlines() if x.startswith("suggested lr: ")]
+    suggested = float(line[len("suggested lr: "):])
+    (minimum,) = [x.split()[1] for x in p.stdout.splitlines() if x.split()[:1] == ["minimum"]]
+    assert 0 < suggested < 10 and suggested == pytest.approx(float(minimum), rel=5e-3)
+
+
+# ---- hostile arguments (issue 10): one `fastlr: error:` line, exit 2, never a traceback
+
+def one_error_line(p):
+    lines = p.stderr.strip().splitlines()
+    assert "Traceback" not in p.stderr, p.stderr
+    assert len(lines) == 1 and lines[0].startswith("fastlr: error: "), p.stderr
+    return lines[0]
+
+
+def test_table_computes_only_its_rows():
+    # 10**12 steps: values(n) would need 8 TB; the table computes its 21 rows
+    p = cli("table", "Linear(1.0, 0.0, 1000000000000)", "--steps", "1000000000000")
+    assert p.returncode == 0, p.stderr
+    table = rows(p.stdout)
+    assert [t for t, _ in table] == list(range(0, 10**12, 5 * 10**10)) + [10**12 - 1]
+    for t, lr in table:
+        assert lr == pytest.approx(1.0 - t / 1e12, abs=1e-6)
+
+
+def test_table_every_row_in_chunks(capsys):
+    # more rows than one chunk: the rows are computed a bounded number at a time
+    from fastlr import cli as cli_module
+    n = cli_module._ROWS_PER_CALL * 2 + 7
+    assert main(["table", f"Linear(0.0, {n - 1}.0, {n - 1})", "--steps", str(n),
+                 "--every", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == n
+    assert [float(x.split()[1]) for x in lines[::9973]] == [float(t) for t in range(0, n, 9973)]
+
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize("args, words", [
+    (["table", "Constant(0.1)", "--steps", str(2**53 + 1)], "--steps: must be an integer in "
+                                                            "[1, 2**53]"),
+    (["table", "Constant(0.1)", "--steps", HUGE], "--steps: must be an integer"),
+    (["table", "Constant(0.1)", "--steps", "1e3"], "--steps"),
+    (["table", "Constant(0.1)", "--every", "0"], "--every"),
+    (["table", "Constant(0.1)", "--backend", "nope"], "invalid choice: 'nope'"),
+    (["table"], "required: SPEC"),
+    (["nope"], "invalid choice: 'nope'"),
+    ([], "required: COMMAND"),
+    (["table", "Cosine(lr=0.1, total_steps=10, total_steps=20)"], "repeats the keyword"),
+    (["table", "Cosine(lr=0x" + "f" * 5000 + ", total_steps=10)"], "6021 digits"),
+    (["table", '{"class": "Cosine", "lr": ' + HUGE + ', "total_steps": 10}'], "5000 digits"),
+    (["table", "Scaled(" * 100 + "Constant(1)" + ", 1)" * 100], "nested too deeply"),
+    (["table", "x" * 20000], "too long"),
+    (["plot", "Constant(0.1)"], "required: --steps"),
+    (["plot", "Constant(0.1)", "--steps", "5", "-o", "x.gif"], "path must end in"),
+    (["bench", "--n", "1000000000000"], "--n must be in [20, 10,000,000]"),
+    (["bench", "--n", "1"], "--n must be in"),
+    (["bench", "--repeat", "100000"], "--repeat must be at most 1000"),
+    (["find-lr", "--start-lr", "1", "--end-lr", "0.1"], "--end-lr must be > --start-lr"),
+    (["find-lr", "--start-lr", "nan"], "--start-lr: must be a positive finite number"),
+    (["find-lr", "--num-steps", "1"], "--num-steps: must be an integer in [2, 2**53]"),
+    (["find-lr", "--seed", "-1"], "--seed: must be an integer in [0, 2**63)"),
+    (["find-lr", "--seed", HUGE], "--seed"),
+    (["find-lr", "-o", "x.gif"], "path must end in"),
+    (["demo", "--epochs", "0"], "--epochs"),
+])
+def test_hostile_arguments_exit_2_on_one_line(capsys, args, words):
+    # in process (an exception escaping main() fails the test as a traceback would);
+    # test_hostile_arguments_in_a_process checks a few through `python -m fastlr`
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("fastlr: error: "), err
+    assert words in err and len(err) < 700
+    assert out == ""      # checked before anything runs or prints
+
+
+@pytest.mark.parametrize("args", [
+    ["table", "Constant(0.1)", "--steps", "9" * 5000],
+    ["table", "Cosine(lr=0x" + "f" * 5000 + ", total_steps=10)"],
+    ["bench", "--n", "1000000000000"],
+])
+def test_hostile_arguments_in_a_process(args):
+    p = cli(*args)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    one_error_line(p)
+    assert p.stdout == ""
+
+
+def test_main_returns_usage_codes_instead_of_exiting(capsys):
+    assert main(["table", "Constant(0.1)", "--steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("fastlr: error: table: argument --steps")
+    assert main(["--version"]) == 0
+
+
+def test_unexpected_errors_are_one_line(monkeypatch, capsys):
+    from fastlr import cli as cli_module
+
+    def boom(args):
+        raise RuntimeError("a bug\nover two lines")
+    monkeypatch.setattr(cli_module, "_table", boom)
+    assert main(["table", "Constant(0.1)"]) == 1
+    err = capsys.readouterr().err
+    assert err == "fastlr: error: unexpected RuntimeError: a bug over two lines (please " \
+                  "report it)\n"
+
+
+def test_plot_huge_steps_is_sampled(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "big.svg"
+    p = cli("plot", "Cosine(lr=0.1, total_steps=1000000000000)", "--steps", "1000000000000",
+            "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "<svg" in out.read_text()

@@ -85,3 +85,23 @@ def test_range_test_plot_marks_suggestions(fl, tmp_path):
     assert any(l.startswith("steepest:") for l in labels)
     assert any(l.startswith("minimum/10:") for l in labels)
     assert fig.axes[0].get_xscale() == "log"
+
+
+def test_huge_step_count_is_sampled(fl):
+    # 10**12 steps would be 8 TB of values: MAX_POINTS evenly spaced steps instead,
+    # from 0 to n - 1, each the schedule's own value
+    from fastlr.tools.plotting import MAX_POINTS
+    n = 10**12
+    fig = fl.plot(fl.Linear(1.0, 0.0, n), n)
+    (line,) = fig.axes[0].get_lines()
+    x, y = line.get_data()
+    assert len(x) == MAX_POINTS and x[0] == 0 and x[-1] == n - 1
+    assert (np.diff(x) > 0).all()
+    np.testing.assert_allclose(y, 1.0 - x / n, atol=1e-12)
+
+
+@pytest.mark.parametrize("steps", [0, -1, 2**53 + 1, 10**5000],
+                         ids=["0", "-1", "2**53+1", "10**5000"])
+def test_bad_step_counts(fl, steps):
+    with pytest.raises(ValueError, match=r"steps must be an int in \[1, 2\*\*53\]"):
+        fl.plot(fl.Constant(0.1), steps)

@@ -262,3 +262,116 @@ def test_step_fn_exceptions_propagate(fl):
         raise RuntimeError("out of memory")
     with pytest.raises(RuntimeError, match="out of memory"):
         fl.find_lr(boom)
+
+
+# ---- hostile bounds and return values (issue 10) --------------------------------------
+
+def test_extreme_range_stays_finite(fl):
+    # (end/start) overflows to inf for 1e-300 .. 1e300; the grid is interpolated in
+    # log space instead: finite, strictly increasing, exact at both ends
+    seen = []
+    r = fl.find_lr(lambda lr: seen.append(lr) or 1.0, start_lr=1e-300, end_lr=1e300,
+                   num_steps=100, diverge_factor=None)
+    lrs = np.asarray(seen)
+    assert np.isfinite(lrs).all() and (np.diff(lrs) > 0).all()
+    assert lrs[0] == 1e-300 and lrs[-1] == 1e300
+    # one decade per 600/99 steps: lr_i = 10**(-300 + 600 i/99)
+    np.testing.assert_allclose(np.log10(lrs), -300 + 600 * np.arange(100) / 99, rtol=1e-12)
+    for x in (r.suggestion, r.valley, r.steepest, r.minimum):
+        assert x is not None and math.isfinite(x)
+
+
+def test_full_float_range_stays_finite(fl):
+    seen = []
+    fl.find_lr(lambda lr: seen.append(lr) or 1.0, start_lr=5e-324,
+               end_lr=1.7976931348623157e308, num_steps=50, diverge_factor=None)
+    assert np.isfinite(seen).all() and seen[-1] == 1.7976931348623157e308
+
+
+@pytest.mark.parametrize("kw", [
+    dict(start_lr=5e-324, end_lr=1e-320),              # subnormals: equal lrs
+    dict(start_lr=1.0, end_lr=1.0 + 1e-15, mode="linear"),
+    dict(start_lr=1.0, end_lr=1.0 + 1e-13, mode="exp"),
+])
+def test_range_too_narrow_for_the_steps(fl, kw):
+    with pytest.raises(ValueError, match=r"start_lr .* and end_lr .* are too close for "
+                                         r"num_steps=100"):
+        fl.find_lr(lambda lr: 1.0, num_steps=100, **kw)
+
+
+@pytest.mark.parametrize("kw, words", [
+    (lambda: dict(start_lr=10**5000), "start_lr must be finite, got <an int with 5001 digits>"),
+    (lambda: dict(end_lr=-10**400), "end_lr must be finite, got -<an int with 401 digits>"),
+    (lambda: dict(num_steps=10**5000), r"num_steps must be <= 2\*\*53, got <an int with 5001"),
+    (lambda: dict(num_steps=2**53 + 1), r"num_steps must be <= 2\*\*53"),
+    (lambda: dict(smoothing=10**5000), "smoothing must be finite"),
+    (lambda: dict(diverge_factor=10**5000), "diverge_factor must be finite"),
+    (lambda: dict(start_lr=math.inf), "start_lr must be finite"),
+    (lambda: dict(end_lr=math.nan), "end_lr must be finite"),
+    (lambda: dict(end_lr=__import__("fractions").Fraction(10**400)), "end_lr must be finite"),
+])
+def test_huge_arguments_are_named(fl, kw, words):
+    # (the arguments are made lazily: pytest's test ids would repr a 5000-digit int)
+    with pytest.raises(ValueError, match=words):
+        fl.find_lr(lambda lr: 1.0, **kw())
+
+
+@pytest.mark.parametrize("loss, kind, words", [
+    (lambda: 10**400, ValueError,
+     r"step_fn returned a loss too large for a float: <an int with 401 digits> \(int\) at "
+     r"lr=1e-07"),
+    (lambda: 10**5000, ValueError, r"<an int with 5001 digits>"),
+    (lambda: -10**5000, ValueError, r"-<an int with 5001 digits>"),
+    (lambda: "1.0", TypeError,
+     r"step_fn must return a real number \(the loss\), got '1.0' \(str\)"),
+    (lambda: None, TypeError, r"step_fn must return a real number .* None \(NoneType\) at lr="),
+    (lambda: 1j, TypeError, r"got 1j \(complex\)"),
+    (lambda: np.complex128(1.0), TypeError, r"\(complex128\)"),
+    (lambda: [1.0, 2.0], TypeError, r"got \[1.0, 2.0\] \(list\)"),
+    (lambda: np.ones(2), TypeError, r"\(ndarray\)"),
+    (lambda: True, TypeError, r"got True \(bool\)"),
+])
+def test_bad_losses_name_step_fn_and_value(fl, loss, kind, words):
+    value = loss()
+    with pytest.raises(kind, match=words):
+        fl.find_lr(lambda lr: value, num_steps=3)
+
+
+def test_loss_repr_is_bounded(fl):
+    class Loud:
+        def __repr__(self):
+            return "x" * 10**6
+
+    with pytest.raises(TypeError) as info:
+        fl.find_lr(lambda lr: Loud(), num_steps=3)
+    assert len(str(info.value)) < 300
+
+    class Broken:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    with pytest.raises(TypeError, match="Broken object with a failing repr"):
+        fl.find_lr(lambda lr: Broken(), num_steps=3)
+
+
+def test_overflowing_average_stops_as_non_finite(fl):
+    # finite losses whose debiased average overflows: stop as for an inf loss
+    # (the largest float M with smoothing 0.9: at the second step the debiased average
+    # (0.9*0.1*M + 0.1*M) / (1 - 0.9**2) rounds above M, to inf)
+    big = 1.7976931348623157e308
+    r = fl.find_lr(lambda lr: big, num_steps=10, smoothing=0.9, diverge_factor=None)
+    assert r.stop_reason == "non-finite" and len(r.lrs) == 2
+    assert r.smoothed[0] == pytest.approx(big) and math.isnan(r.smoothed[1])
+    assert r.suggestion is None
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(mode=1), r"mode must be a str, one of \['exp', 'linear'\], got 1 \(int\)"),
+    (dict(progress="yes"), r"progress must be a bool, got 'yes' \(str\)"),
+])
+def test_type_errors_name_the_argument(fl, kw, words):
+    with pytest.raises(TypeError, match=words):
+        fl.find_lr(lambda lr: 1.0, **kw)
+    huge = {k: 10**5000 for k in kw}        # no repr possible: shown by its digit count
+    with pytest.raises(TypeError, match="got <an int with 5001 digits> \\(int\\)"):
+        fl.find_lr(lambda lr: 1.0, **huge)

@@ -65,3 +65,14 @@ def test_docstrings_cite_the_papers(fl):
     for cite in ("Goyal", "1706.02677", "Krizhevsky", "Hoffer", "Malladi", "warmup"):
         assert cite in doc
     assert "Ma & Yarats" in fl.adam_warmup_steps.__doc__
+
+
+def test_huge_arguments_are_named(fl):
+    # an int of over 4300 digits cannot be repr'd: shown by its digit count
+    with pytest.raises(ValueError, match=r"batch_size must be finite, got <an int with 5001 "
+                                         r"digits> \(int\)"):
+        fl.scale_lr(0.1, 10**5000)
+    with pytest.raises(ValueError, match="beta2 must be finite"):
+        fl.adam_warmup_steps(10**5000)
+    with pytest.raises(TypeError, match=r"rule must be a str, one of .*, got <an int with"):
+        fl.scale_lr(0.1, 512, rule=10**5000)

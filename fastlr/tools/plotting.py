@@ -10,9 +10,14 @@ import os
 
 import numpy as np
 
+from ._text import clip, describe
+
 __all__ = ["plot"]
 
 _FORMATS = (".png", ".svg", ".pdf")
+#: ``plot(s, n)`` draws every step up to this many; beyond, this many evenly spaced
+#: steps (a figure is ~1000 pixels wide; 10**12 steps would need 8 TB)
+MAX_POINTS = 100_000
 
 
 def _matplotlib():
@@ -27,11 +32,11 @@ def _check_path(path):
     if path is None:
         return None
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {path!r} "
-                        f"({type(path).__name__})")
+        raise TypeError(f"path must be a str or os.PathLike, got {describe(path)}")
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     if suffix not in _FORMATS:
-        raise ValueError(f"path must end in one of {list(_FORMATS)}, got {os.fspath(path)!r}")
+        raise ValueError(f"path must end in one of {list(_FORMATS)}, got "
+                         f"{clip(repr(os.fspath(path)))}")
     return path
 
 
@@ -64,15 +69,13 @@ def _schedules(schedule_or_list):
         items = [(None, s) for s in schedule_or_list]
     else:
         raise TypeError("schedules must be a fastlr schedule, a list of schedules or a "
-                        f"dict label -> schedule, got {schedule_or_list!r} "
-                        f"({type(schedule_or_list).__name__})")
+                        f"dict label -> schedule, got {describe(schedule_or_list)}")
     if not items:
         raise ValueError("schedules must not be empty, got an empty collection")
     out = []
     for i, (label, s) in enumerate(items):
         if not isinstance(s, Schedule):
-            raise TypeError(f"schedules[{i}] must be a fastlr schedule, got {s!r} "
-                            f"({type(s).__name__})")
+            raise TypeError(f"schedules[{i}] must be a fastlr schedule, got {describe(s)}")
         out.append((str(label) if label is not None else _label(s), s))
     return out
 
@@ -81,16 +84,18 @@ def _steps(steps):
     from .. import _validate as v
 
     if isinstance(steps, (bool, np.bool_)):
-        raise TypeError(f"steps must be an int or an array of steps, got {steps!r}")
+        raise TypeError(f"steps must be an int or an array of steps, got {describe(steps)}")
     if isinstance(steps, (int, np.integer)):
-        n = v.step_count("steps", steps)
-        if n < 1:
-            raise ValueError(f"steps must be >= 1, got {n!r}")
+        n = int(steps)
+        if not 1 <= n <= v.MAX_STEP:
+            raise ValueError(f"steps must be an int in [1, 2**53], got {describe(steps)}")
+        if n > MAX_POINTS:
+            return np.unique(np.round(np.linspace(0.0, n - 1.0, MAX_POINTS)))
         return np.arange(n, dtype=np.float64)
     arr = np.asarray(steps)
     if arr.ndim != 1 or arr.dtype.kind not in "iuf" or arr.size < 1:
         raise TypeError("steps must be an int or a non-empty 1-d array of steps, "
-                        f"got {steps!r}")
+                        f"got {describe(steps)}")
     return arr.astype(np.float64)
 
 
@@ -100,8 +105,10 @@ def plot(schedule_or_list, steps, path=None, *, log=False, ax=None, title=None):
     Args:
       schedule_or_list: a schedule (either backend), a list of schedules, or a dict
         ``{label: schedule}``. Without labels each curve is labelled by its repr.
-      steps: an int ``n`` (plots steps ``0 .. n-1``, via ``values(n)``) or a 1-d array
-        of steps (ints or floats, e.g. fractional epochs).
+      steps: an int ``n`` in ``[1, 2**53]`` (plots steps ``0 .. n-1``, via
+        ``values(n)``; for ``n > MAX_POINTS`` (100,000), that many evenly spaced steps
+        from 0 to ``n-1``) or a 1-d array of steps (ints or floats, e.g. fractional
+        epochs).
       path: write the figure there; ``.png``, ``.svg`` or ``.pdf`` (the suffix picks the
         format). ``None`` writes nothing.
       log: log-scale the lr axis (steps where the lr is 0, such as the first warmup
@@ -122,7 +129,8 @@ def plot(schedule_or_list, steps, path=None, *, log=False, ax=None, title=None):
     path = _check_path(path)
     fig, ax = _new_axes(ax)
     for label, s in items:
-        y = s.values(len(t)) if isinstance(steps, (int, np.integer)) else s(t)
+        whole = isinstance(steps, (int, np.integer)) and len(t) == int(steps)
+        y = s.values(len(t)) if whole else s(t)
         ax.plot(t, y, label=label, linewidth=1.6)
     if log:
         ax.set_yscale("log", nonpositive="mask")

@@ -7,11 +7,11 @@ pass a function that runs one training step at a given lr and returns the loss.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from .. import _validate as v
+from ._text import describe, refuse_huge, refuse_non_str
 from .progress import progress as _progress
 
 __all__ = ["find_lr", "LRFinderResult"]
@@ -23,30 +23,67 @@ _MODES = ("exp", "linear")
 SKIP_END = 5
 
 
-def _lr_grid(start, end, n, mode):
-    """The lrs of the test: ``start`` at step 0 and ``end`` at step ``n - 1``."""
-    i = np.arange(n, dtype=np.float64)
-    if n == 1:
-        return np.array([float(start)])
+#: consecutive lrs of the test must differ by more than this (relative): closer, float64
+#: rounding could make them equal and the slope of the curve (``steepest``) undefined
+_MIN_GAP = 2.0 ** -40
+
+
+def _lr_at(start, end, n, mode):
+    """The lr of step ``i`` as a function: ``start`` at step 0, ``end`` at step ``n - 1``.
+
+    The exponential grid is interpolated in log space, ``exp(log(start) + (log(end) -
+    log(start)) * i/(n-1))``, so it stays finite for any finite bounds (``end/start``
+    alone overflows for ``1e-300 .. 1e300``). Each lr is clamped into ``[start, end]``
+    against the rounding of ``exp``, and the ends are exact. Computed per step, not as
+    an array: a run that diverges early never pays for a long grid.
+    """
+    last = n - 1
     if mode == "exp":
-        grid = start * (end / start) ** (i / (n - 1))
+        lo, span = math.log(start), math.log(end) - math.log(start)
+
+        def at(i):
+            return min(max(math.exp(lo + span * (i / last)), start), end)
     else:
-        grid = start + (end - start) * (i / (n - 1))
-    grid[-1] = end  # exactly, whatever the rounding of the power
-    return grid
+        span = end - start  # finite: 0 < start < end <= the largest float
+
+        def at(i):
+            return min(max(start + span * (i / last), start), end)
+
+    def lr(i):
+        return start if i == 0 else end if i == last else at(i)
+    return lr
+
+
+def _check_grid(lr, start, end, n):
+    """Refuse a range so narrow (for ``n`` steps) that consecutive lrs could coincide.
+
+    The relative gap between consecutive lrs is smallest at an end of the grid (the top
+    for ``'linear'``; the bottom for ``'exp'`` among subnormal floats), so checking both
+    ends covers the whole grid.
+    """
+    for i in (0, n - 2):
+        a, b = lr(i), lr(i + 1)
+        if not b - a > _MIN_GAP * b:
+            raise ValueError(
+                f"start_lr ({start!r}) and end_lr ({end!r}) are too close for "
+                f"num_steps={n}: consecutive lrs {a!r} and {b!r} differ by less than "
+                f"2**-40 relative; widen the range or use fewer steps")
 
 
 def _as_loss(value, lr):
-    if isinstance(value, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"step_fn must return a real number (the loss), got {value!r} "
-                        f"at lr={lr!r}")
-    if isinstance(value, numbers.Real):
+    """The loss ``step_fn`` returned, as a float; a clear error naming ``step_fn``."""
+    where = f"at lr={lr!r}"
+    if isinstance(value, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise TypeError(f"step_fn must return a real number (the loss), got "
+                        f"{describe(value)} {where}")
+    try:  # Python and numpy reals, 0-d arrays, torch/jax scalars, Decimal, Fraction
         return float(value)
-    try:  # numpy 0-d arrays, torch/jax scalars
-        return float(value)
+    except OverflowError:
+        raise ValueError(f"step_fn returned a loss too large for a float: "
+                         f"{describe(value)} {where}") from None
     except (TypeError, ValueError):
-        raise TypeError(f"step_fn must return a real number (the loss), got {value!r} "
-                        f"({type(value).__name__}) at lr={lr!r}") from None
+        raise TypeError(f"step_fn must return a real number (the loss), got "
+                        f"{describe(value)} {where}") from None
 
 
 def find_lr(step_fn, start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exp",
@@ -57,7 +94,9 @@ def find_lr(step_fn, start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exp",
     training step (forward, backward, optimizer update) at that lr and return the loss
     of the batch. Step ``i`` (0-based) uses
 
-    - ``mode='exp'``: ``start_lr * (end_lr/start_lr) ** (i/(num_steps-1))``,
+    - ``mode='exp'``: ``start_lr * (end_lr/start_lr) ** (i/(num_steps-1))``, computed
+      in log space (``exp(log(start_lr) + log(end_lr/start_lr) * i/(num_steps-1))``)
+      so that every lr is finite for any finite bounds, even ``1e-300 .. 1e300``;
     - ``mode='linear'``: ``start_lr + (end_lr-start_lr) * i/(num_steps-1)``,
 
     so the last step uses ``end_lr`` exactly (as torch-lr-finder; fastai stops one
@@ -68,7 +107,7 @@ def find_lr(step_fn, start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exp",
     and ``smoothed[i] = avg / (1 - smoothing**(i+1))``. From the second step on, the
     test stops early when ``smoothed[i] > diverge_factor * min(smoothed[:i+1])`` (this
     rule assumes positive losses and only applies while the best smoothed loss is
-    ``> 0``), or at once when a loss is NaN or infinite.
+    ``> 0``), or at once when a loss (or the smoothed loss) is NaN or infinite.
 
     Note that the test *trains*: run it on a copy of the model and optimizer state
     (or restore them afterwards) before the real training.
@@ -76,10 +115,11 @@ def find_lr(step_fn, start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exp",
     Args:
       step_fn: ``step_fn(lr: float) -> loss`` (a real number, a numpy scalar or
         anything ``float()`` accepts, such as a one-element tensor).
-      start_lr: the first lr, ``> 0``.
-      end_lr: the last lr, ``> start_lr``.
+      start_lr: the first lr, finite and ``> 0``.
+      end_lr: the last lr, finite and ``> start_lr``; far enough above it that
+        consecutive lrs differ by more than ``2**-40`` relative (else ``ValueError``).
       num_steps: the number of steps (``step_fn`` calls) if the loss does not
-        diverge; an int ``>= 2``.
+        diverge; an int in ``[2, 2**53]``.
       mode: ``'exp'`` (the usual choice: equal time per decade) or ``'linear'``
         (Smith 2015).
       smoothing: the EMA factor in ``[0, 1)``; 0 disables smoothing.
@@ -94,31 +134,42 @@ def find_lr(step_fn, start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exp",
 
     Raises:
       TypeError, ValueError: for a bad argument (naming it and its value), or when
-        ``step_fn`` returns something that is not a number. Exceptions raised by
+        ``step_fn`` returns something that is not a real number (``TypeError``) or a
+        number too large for a float (``ValueError``); the message names ``step_fn``,
+        the value (a huge int by its digit count) and the lr. Exceptions raised by
         ``step_fn`` propagate.
     """
     if not callable(step_fn):
-        raise TypeError(f"step_fn must be callable, got {step_fn!r} ({type(step_fn).__name__})")
-    start = v.real("start_lr", start_lr, low=0.0, low_open=True)
-    end = v.real("end_lr", end_lr)
+        raise TypeError(f"step_fn must be callable, got {describe(step_fn)}")
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr), ("num_steps", num_steps),
+                        ("smoothing", smoothing), ("diverge_factor", diverge_factor)):
+        refuse_huge(name, value, "<= 2**53" if name == "num_steps" else "finite")
+    start = float(v.real("start_lr", start_lr, low=0.0, low_open=True))
+    end = float(v.real("end_lr", end_lr))
     if not end > start:
         raise ValueError(f"end_lr must be > start_lr ({start!r}), got {end!r}")
     n = v.step_count("num_steps", num_steps)
     if n < 2:
         raise ValueError(f"num_steps must be >= 2, got {n!r}")
+    if n > v.MAX_STEP:
+        raise ValueError(f"num_steps must be <= 2**53, got {n!r}")
+    refuse_non_str("mode", mode, _MODES)
     mode = v.choice("mode", mode, _MODES)
     beta = v.real("smoothing", smoothing, low=0.0, high=1.0, high_open=True)
     factor = v.real("diverge_factor", diverge_factor, low=1.0, low_open=True, optional=True)
     if progress is not None:
-        progress = v.flag("progress", progress)
+        if not isinstance(progress, (bool, np.bool_)):
+            raise TypeError(f"progress must be a bool, got {describe(progress)}")
+        progress = bool(progress)
+    grid = _lr_at(start, end, n, mode)
+    _check_grid(grid, start, end, n)
 
-    grid = _lr_grid(float(start), float(end), n, mode)
     lrs, losses, smoothed = [], [], []
     avg, best = 0.0, math.inf
     stop = "completed"
     with _progress(n, "find_lr", enable=progress) as bar:
         for i in range(n):
-            lr = float(grid[i])
+            lr = grid(i)
             loss = _as_loss(step_fn(lr), lr)
             lrs.append(lr)
             losses.append(loss)
@@ -128,6 +179,10 @@ def find_lr(step_fn, start_lr=1e-7, end_lr=10.0, num_steps=100, mode="exp",
                 break
             avg = beta * avg + (1.0 - beta) * loss
             s = avg / (1.0 - beta ** (i + 1))
+            if not math.isfinite(s):  # finite losses whose average overflowed
+                smoothed.append(math.nan)
+                stop = "non-finite"
+                break
             smoothed.append(s)
             best = min(best, s)
             bar.update(1, lr=lr, loss=s)

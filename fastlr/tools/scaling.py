@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import _validate as v
+from ._text import refuse_huge, refuse_non_str
 
 __all__ = ["scale_lr", "adam_warmup_steps"]
 
@@ -42,6 +43,10 @@ def scale_lr(base_lr, batch_size, base_batch_size=256, rule="linear"):
     Raises:
       TypeError, ValueError: naming the bad argument and its value.
     """
+    for name, value in (("base_lr", base_lr), ("batch_size", batch_size),
+                        ("base_batch_size", base_batch_size)):
+        refuse_huge(name, value)
+    refuse_non_str("rule", rule, _RULES)
     lr = v.real("base_lr", base_lr, low=0.0)
     batch = v.real("batch_size", batch_size, low=0.0, low_open=True)
     base = v.real("base_batch_size", base_batch_size, low=0.0, low_open=True)
@@ -68,5 +73,6 @@ def adam_warmup_steps(beta2=0.999):
     Raises:
       TypeError, ValueError: naming ``beta2`` and its value.
     """
+    refuse_huge("beta2", beta2)
     b2 = v.real("beta2", beta2, low=0.0, high=1.0, high_open=True)
     return int(round(2.0 / (1.0 - b2)))
