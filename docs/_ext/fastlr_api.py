@@ -311,16 +311,17 @@ def _alias_line(e):
 def entry_rst(e):
     """The reStructuredText of one entry: a section titled by its name, then autodoc."""
     title = e.name if e.kind != "module" else e.target
-    out = [f".. _api-{e.target}:", "", title, "~" * len(title), ""]
+    out = [f".. _api-{e.target}:", "", title, "~" * len(title), "",
+           f".. py:currentmodule:: {e.target.rsplit('.', 1)[0]}", ""]
     if e.kind == "data":
         doc = DATA_DOCS.get(tuple(e.target.rsplit(".", 1)))
-        out += [f".. py:data:: {e.target}", f"   :value: {e.obj!r}", "", f"   {doc or ''}"]
+        out += [f".. py:data:: {e.name}", f"   :value: {e.obj!r}", "", f"   {doc or ''}"]
         return out + [""]
     if e.kind == "module":
-        # a public submodule listed in __all__ (fastlr.kernels): its page documents it
-        out += [f"The module :mod:`{e.target}`; its functions are documented on this page."
-                if e.page == "kernels" else f"The module ``{e.target}``."]
-        return out + [""]
+        # a public submodule listed in __all__ (fastlr.kernels): its page documents it in
+        # its "The modules" section
+        return [] if e.page == "kernels" else out + [
+            f"The module ``{e.target}``.", ""]
     out += _directive(e) + _alias_line(e)
     return out + [""]
 
@@ -332,11 +333,6 @@ def page_rst(page, entries=None, skipped=None):
     skipped = skipped or {}
     title, intro = PAGES[page]
     out = [intro, ""]
-    if page == "kernels":
-        out += [".. automodule:: fastlr.kernels", "   :no-members:", "",
-                ".. automodule:: fastlr.reference.kernels", "   :no-members:", "",
-                ".. py:module:: fastlr._optim", "",
-                "   (private) The compiled extension module that holds the C kernels.", ""]
     if page == "backends":
         out += [".. automodule:: fastlr.reference", "   :no-members:", ""]
     if page == "torch":
@@ -354,20 +350,24 @@ def page_rst(page, entries=None, skipped=None):
     if page == "backends":
         out += _backends_table(entries)
     if page == "tools":
-        out += _tool_modules()
+        import fastlr.tools
+        out += _modules_section([m.__name__ for m in _public_submodules(fastlr.tools)],
+                                "The tools above live in these modules; their docstrings "
+                                "hold the details that apply to several tools.")
+    if page == "kernels":
+        out += _modules_section(["fastlr.kernels", "fastlr.reference.kernels"],
+                                "The two modules and how they share the work.")
+        out += [".. py:module:: fastlr._optim", "",
+                "   (private) The compiled extension module that holds the C kernels.", ""]
     return "\n".join(out) + "\n"
 
 
-def _tool_modules():
-    """The docstrings of ``fastlr.tools``' public submodules (the SPEC grammar, progress
-    settings), which the tools' own docstrings refer to."""
-    import fastlr.tools
-
-    out = ["The modules", "~~~~~~~~~~~", "",
-           "The tools above live in these modules; their docstrings hold the details that "
-           "apply to several tools.", ""]
-    for mod in _public_submodules(fastlr.tools):
-        out += [f".. automodule:: {mod.__name__}", "   :no-members:", ""]
+def _modules_section(names, intro):
+    """A section with each module's docstring under its own heading."""
+    out = ["The modules", "~~~~~~~~~~~", "", intro, ""]
+    for name in names:
+        out += [f"``{name}``", "^" * (len(name) + 4), "",
+                f".. automodule:: {name}", "   :no-members:", ""]
     return out
 
 

@@ -191,6 +191,12 @@ def _resolve_by_suffix(app, env, node, contnode):
     from sphinx.util.nodes import make_refnode
 
     target = node["reftarget"].lstrip(".~")
+    # an optional front end missing at build time: link to its page, which says so
+    _, skipped = _collected()
+    for modname in skipped:
+        if target == modname or target.startswith(modname + "."):
+            page = "reference/" + modname.rsplit(".", 1)[1]
+            return make_refnode(app.builder, node["refdoc"], page, "", contnode, target)
     domain = env.get_domain("py")
     hits = [(name, entry) for name, entry in domain.objects.items()
             if name.endswith("." + target) and not entry.aliased]
