@@ -84,13 +84,14 @@ def test_public_name_has_a_docstring(modname, name):
     mod = _module(modname)
     obj = getattr(mod, name)
     if fastlr_api.kind_of(obj) == "data":
-        assert (modname, name) in fastlr_api.DATA_DOCS, (
-            f"{modname}.{name} is a plain value ({obj!r}) without a description: add it "
-            "to DATA_DOCS in docs/_ext/fastlr_api.py")
+        assert fastlr_api.data_doc(modname, name), (
+            f"{modname}.{name} is a plain value ({obj!r}) without a description: write a "
+            "`#: description` comment above its assignment, or add it to DATA_DOCS in "
+            "docs/_ext/fastlr_api.py")
         return
     assert _own_doc(obj), f"{modname}.{name} has no docstring of its own"
     if inspect.isclass(obj):
-        for member in fastlr_api._members(obj):
+        for member in fastlr_api.members_of(obj):
             value = inspect.getattr_static(obj, member)
             if isinstance(value, (classmethod, staticmethod)):
                 value = value.__func__

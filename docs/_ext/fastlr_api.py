@@ -79,7 +79,7 @@ PAGES = {
 
 # Public names bound to plain values (no docstring of their own): their description.
 DATA_DOCS = {
-    ("fastlr", "__version__"): "The version of fastlr, a string such as ``'0.2.0'``.",
+    ("fastlr", "__version__"): "The version of fastlr, a ``'MAJOR.MINOR.PATCH'`` string.",
     ("fastlr", "BACKEND"): "``'compiled'``: which backend this module is.",
     ("fastlr.reference", "BACKEND"): "``'reference'``: which backend this module is.",
 }
@@ -142,6 +142,31 @@ def _defined_in(obj):
     return getattr(obj, "__module__", "") or ""
 
 
+def _wraps_schedules(cls):
+    """Whether a schedule class is built from other schedules (or a callable): a
+    composite, documented with the composition."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+    return bool({"schedule", "schedules", "fn"} & set(params))
+
+
+def data_doc(modname, name):
+    """The description of a public plain value: DATA_DOCS, else the ``#:`` comment above
+    its assignment in the module's source (what Sphinx's autodata reads)."""
+    doc = DATA_DOCS.get((modname, name))
+    if doc:
+        return doc
+    try:
+        from sphinx.pycode import ModuleAnalyzer
+        docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+    except Exception:   # no sphinx, or no source to read
+        return None
+    lines = docs.get(("", name))
+    return " ".join(line.strip() for line in lines).strip() or None if lines else None
+
+
 def classify(modname, obj):
     """The page of a public object of ``fastlr`` or ``fastlr.reference``."""
     from fastlr.reference import Schedule
@@ -161,7 +186,8 @@ def classify(modname, obj):
         if "plateau" in where:
             return "plateau"
         if issubclass(obj, Schedule):
-            if obj.__name__ == "Schedule" or where.endswith((".compose", "._base")):
+            if (obj.__name__ == "Schedule" or where.endswith((".compose", "._base"))
+                    or _wraps_schedules(obj)):
                 return "composition"
             return "schedules"
     if getattr(obj, "__name__", "") == "from_config":
@@ -265,15 +291,18 @@ def page_entries(entries, page):
 
 def _members(cls):
     """Public methods and properties a reader needs on this class's entry: those defined
-    in the class or in a base that is not a documented base (``Schedule``, the optimizer
-    interface) or an implementation detail (the compiled base)."""
+    in the class or in a fastlr base that is not documented on its own (``Schedule``, the
+    optimizer interface) and not an implementation detail (the compiled base)."""
     from fastlr.reference import Schedule
     from fastlr.reference.optim import Optimizer
 
     stop = {object, Schedule, Optimizer}
     seen = []
     for klass in cls.__mro__:
-        if klass in stop or (klass.__module__ or "").startswith("fastlr._"):
+        module = klass.__module__ or ""
+        # fastlr's own classes only: a peer base class (torch's LRScheduler) documents
+        # its own methods, and the compiled base is an implementation detail
+        if klass in stop or not module.startswith("fastlr") or module.startswith("fastlr._"):
             continue
         for name, value in vars(klass).items():
             if name.startswith("_") or name in seen:
@@ -283,12 +312,21 @@ def _members(cls):
     return sorted(seen)
 
 
+def members_of(cls):
+    """The members a class's entry lists (the base ``Schedule`` lists the calls every
+    schedule offers)."""
+    from fastlr.reference import Schedule
+
+    if cls is Schedule:
+        return ["__call__", "values", "to_config"]
+    return _members(cls)
+
+
 def _directive(e):
     if e.kind == "class":
         lines = [f".. autoclass:: {e.target}"]
-        members = _members(e.obj)
-        if e.target == "fastlr.Schedule":
-            members = ["__call__", "values", "to_config"]
+        members = members_of(e.obj)
+        if "__call__" in members:
             lines.append("   :special-members: __call__")
         if members:
             lines.append("   :members: " + ", ".join(members))
@@ -310,11 +348,12 @@ def _alias_line(e):
 
 def entry_rst(e):
     """The reStructuredText of one entry: a section titled by its name, then autodoc."""
-    title = e.name if e.kind != "module" else e.target
+    # a plain value's name alone says little (BACKEND is in both modules): the full name
+    title = e.target if e.kind in ("module", "data") else e.name
     out = [f".. _api-{e.target}:", "", title, "~" * len(title), "",
            f".. py:currentmodule:: {e.target.rsplit('.', 1)[0]}", ""]
     if e.kind == "data":
-        doc = DATA_DOCS.get(tuple(e.target.rsplit(".", 1)))
+        doc = data_doc(*e.target.rsplit(".", 1))
         out += [f".. py:data:: {e.name}", f"   :value: {e.obj!r}", "", f"   {doc or ''}"]
         return out + [""]
     if e.kind == "module":
@@ -333,8 +372,6 @@ def page_rst(page, entries=None, skipped=None):
     skipped = skipped or {}
     title, intro = PAGES[page]
     out = [intro, ""]
-    if page == "backends":
-        out += [".. automodule:: fastlr.reference", "   :no-members:", ""]
     if page == "torch":
         out += _skip_note("fastlr.torch", skipped) + [".. py:module:: fastlr.torch", ""]
     if page == "jax":
@@ -374,7 +411,7 @@ def _modules_section(names, intro):
 def summary_line(e):
     """The first paragraph of an entry's docstring, on one line (for the page's table)."""
     if e.kind == "data":
-        return DATA_DOCS.get(tuple(e.target.rsplit(".", 1)), "")
+        return data_doc(*e.target.rsplit(".", 1)) or ""
     doc = inspect.getdoc(e.obj) or ""
     return " ".join(doc.strip().split("\n\n")[0].split())
 
@@ -385,7 +422,8 @@ def _summary(mine):
         return []
     out = [".. list-table::", "   :class: fastlr-summary", "   :widths: 25 75", ""]
     for e in rows:
-        out += [f"   * - :py:obj:`{e.name} <{e.target}>`", f"     - {summary_line(e)}"]
+        label = e.target if e.kind == "data" else e.name
+        out += [f"   * - :py:obj:`{label} <{e.target}>`", f"     - {summary_line(e)}"]
     return out + [""]
 
 
@@ -411,6 +449,7 @@ def _backends_table(entries):
     import fastlr.reference as ref
 
     out = ["The two backends, name by name", "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~", "",
+           ".. automodule:: fastlr.reference", "   :no-members:", "",
            "Every public name exists in both modules. \"same object\" means the reference "
            "module exports the very object ``fastlr`` does (the tools, the plateau); "
            "\"twin\" means a separate class or function with the same signature, "
