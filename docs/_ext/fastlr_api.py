@@ -346,8 +346,11 @@ def _alias_line(e):
     return ["", f"   Also public as {names} (the same object)."]
 
 
-def entry_rst(e):
-    """The reStructuredText of one entry: a section titled by its name, then autodoc."""
+def entry_rst(e, gallery=None):
+    """The reStructuredText of one entry: a section titled by its name, then autodoc.
+
+    ``gallery`` maps a dotted name to ``[(title, label)]``, the gallery plots that use it.
+    """
     # a plain value's name alone says little (BACKEND is in both modules): the full name
     title = e.target if e.kind in ("module", "data") else e.name
     out = [f".. _api-{e.target}:", "", title, "~" * len(title), "",
@@ -362,10 +365,14 @@ def entry_rst(e):
         return [] if e.page == "kernels" else out + [
             f"The module ``{e.target}``.", ""]
     out += _directive(e) + _alias_line(e)
+    plots = (gallery or {}).get(e.target, [])
+    if plots:
+        links = ", ".join(f":ref:`{title} <{label}>`" for title, label in plots)
+        out += ["", f"   In the gallery: {links}."]
     return out + [""]
 
 
-def page_rst(page, entries=None, skipped=None):
+def page_rst(page, entries=None, skipped=None, gallery=None):
     """The generated body of the reference page ``page`` (after its title)."""
     if entries is None:
         entries, skipped = collect()
@@ -383,7 +390,7 @@ def page_rst(page, entries=None, skipped=None):
         out += ["(None at the moment: every public name has its page.)", ""]
     out += _summary(mine)
     for e in mine:
-        out += entry_rst(e)
+        out += entry_rst(e, gallery)
     if page == "backends":
         out += _backends_table(entries)
     if page == "tools":

@@ -47,7 +47,21 @@ def _api(page):
     if page not in fastlr_api.PAGES:
         raise ValueError(f"fastlr-api: unknown page {page!r}; pages: {list(fastlr_api.PAGES)}")
     entries, skipped = _collected()
-    return fastlr_api.page_rst(page, entries, skipped)
+    return fastlr_api.page_rst(page, entries, skipped, _gallery_links(entries))
+
+
+def _gallery_links(entries):
+    """Dotted name -> the gallery plots whose code calls it (``fastlr.Name(``)."""
+    if "links" not in _cache:
+        links = {}
+        for g in _load_gallery():
+            source = g.source()
+            for e in entries:
+                if e.page is not None and e.target.startswith("fastlr.") and re.search(
+                        rf"\b{re.escape(e.target)}\(", source):
+                    links.setdefault(e.target, []).append((g.title, f"gallery-{g.slug}"))
+        _cache["links"] = links
+    return _cache["links"]
 
 
 def _load_gallery():
