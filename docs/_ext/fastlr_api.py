@@ -258,11 +258,21 @@ def collect():
             mod = importlib.import_module(modname)
         mods = [mod] + _public_submodules(mod) if modname in OPTIONAL else [mod]
         for m in mods:
+            start = len(entries)
             for name in getattr(m, "__all__", []):
                 obj = getattr(m, name)
                 if isinstance(obj, types.ModuleType) and hasattr(obj, "__all__"):
-                    continue  # a listed submodule: its own names are collected above
+                    continue  # a listed submodule: collected as one of `mods`
                 add(m.__name__, name, obj, _FRONT_END_PAGE[modname])
+            listed = m is not mod and m.__name__.rsplit(".", 1)[1] in getattr(mod, "__all__", [])
+            if m is not mod and (listed or len(entries) > start):
+                # a public submodule with names of its own (fastlr.torch.optim): a heading
+                # with its docstring, then its names
+                e = Entry(m.__name__, m, _FRONT_END_PAGE[modname], "module")
+                entries.insert(start, e)
+                by_name[m.__name__] = e
+                if listed:
+                    e.aliases.append(f"{modname}.{m.__name__.rsplit('.', 1)[1]}")
 
     import fastlr.reference as ref
     for name in ref.__all__:
@@ -364,8 +374,10 @@ def entry_rst(e, gallery=None):
     if e.kind == "module":
         # a public submodule listed in __all__ (fastlr.kernels): its page documents it in
         # its "The modules" section
-        return [] if e.page == "kernels" else out + [
-            f"The module ``{e.target}``.", ""]
+        if e.page == "kernels":
+            return []
+        return [f".. _api-{e.target}:", "", title, "~" * len(title), "",
+                f".. automodule:: {e.target}", "   :no-members:", ""]
     out += _directive(e) + _alias_line(e)
     plots = (gallery or {}).get(e.target, [])
     if plots:
@@ -429,9 +441,19 @@ def _summary(mine):
     rows = [e for e in mine if e.kind != "module"]
     if len(rows) < 2:
         return []
-    out = [".. list-table::", "   :class: fastlr-summary", "   :widths: 25 75", ""]
+    # the summaries' short references (:func:`find_lr`) resolve in the rows' module
+    parts = [e.target.split(".")[:-1] for e in rows]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    out = [f".. py:currentmodule:: {'.'.join(common) or 'fastlr'}", "",
+           ".. list-table::", "   :class: fastlr-summary", "   :widths: 25 75", ""]
     for e in rows:
-        label = e.target if e.kind == "data" else e.name
+        prefix = ".".join(common) + "."
+        label = e.target if e.kind == "data" else (
+            e.target[len(prefix):] if e.target.startswith(prefix) and common else e.name)
         out += [f"   * - :py:obj:`{label} <{e.target}>`", f"     - {summary_line(e)}"]
     return out + [""]
 

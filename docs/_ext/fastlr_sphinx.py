@@ -214,6 +214,11 @@ def _resolve_by_suffix(app, env, node, contnode):
     domain = env.get_domain("py")
     hits = [(name, entry) for name, entry in domain.objects.items()
             if name.endswith("." + target) and not entry.aliased]
+    if len(hits) > 1:
+        # several (fastlr.find_lr, fastlr.torch.find_lr): the one in the module the
+        # reference is written in, if there is one
+        here = node.get("py:module")
+        hits = [(name, entry) for name, entry in hits if name == f"{here}.{target}"]
     if len(hits) != 1:
         return None
     name, entry = hits[0]
