@@ -15,6 +15,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
 
@@ -98,6 +100,36 @@ def test_matches_torch_for_loop(name, kwargs, dtype):
                 assert_close([a[key].numpy()], [b[key].numpy()], RTOL[dtype] * 10)
     ours_groups, their_groups = (o.state_dict()["param_groups"] for o in (opt, topt))
     assert [dict(g, foreach=False) for g in ours_groups] == their_groups   # same keys
+
+
+@settings(max_examples=25, deadline=None)
+@given(config=st.sampled_from(CONFIGS),
+       sizes=st.lists(st.integers(0, 3000), min_size=1, max_size=5),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
+def test_equals_numpy_class_any_sizes(config, sizes, dtype, seed):
+    name, kwargs = config
+    params, grads = data(dtype, 6, seed=seed, shapes=[(n,) for n in sizes])
+    expected, _ = numpy_run(name, kwargs, params, grads)
+    ours, _ = torch_run(getattr(fo, name), kwargs, params, grads)
+    assert bits_differ(ours, expected) == 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(config=st.sampled_from(TORCH_CONFIGS), dtype=st.sampled_from([np.float32, np.float64]),
+       missing=st.lists(st.lists(st.booleans(), min_size=4, max_size=4), min_size=8,
+                        max_size=8),
+       seed=st.integers(0, 2**31))
+def test_missing_grads_match_torch_any_pattern(config, dtype, missing, seed):
+    """Any pattern of params without a gradient: torch's per-param state and counters."""
+    name, kwargs = config
+    params, grads = data(dtype, 8, seed=seed)
+    grads = [[None if m else g for g, m in zip(step, ms)] for step, ms in zip(grads, missing)]
+    ours, opt = torch_run(getattr(fo, name), kwargs, params, grads)
+    theirs, topt = torch_run(getattr(torch.optim, name), kwargs, params, grads,
+                             foreach=False)
+    assert_close(ours, theirs, RTOL[dtype])
+    for p, q in zip(opt.param_groups[0]["params"], topt.param_groups[0]["params"]):
+        assert sorted(opt.state[p]) == sorted(topt.state[q])
 
 
 @pytest.mark.parametrize("name", TORCH_NAMES)
@@ -188,6 +220,21 @@ def test_param_memory_replaced_is_followed():
         set_grads(ts, g)
         opt.step()
     assert bits_differ([t.detach().numpy() for t in ts], expected) == 0
+
+
+def test_param_memory_replaced_by_unsupported_raises_at_step():
+    p = torch.nn.Parameter(torch.randn(4, 6))
+    opt = fo.SGD([p], momentum=0.9)
+    p.grad = torch.ones(4, 6)
+    opt.step()
+    for data_, exc, match in [(torch.randn(4, 12)[:, ::2], ValueError, "contiguous"),
+                              (torch.randn(4, 6).half(), TypeError, "float16")]:
+        p.data = data_
+        p.grad = torch.ones_like(p)
+        before = p.detach().clone()
+        with pytest.raises(exc, match=match):
+            opt.step()
+        assert torch.equal(p, before)
 
 
 # ---- param groups, schedulers, params without gradients -----------------------------------

@@ -324,7 +324,9 @@ class _KernelOptimizer(_TorchOptimizer):
         b.index = [i for _, i, _, _ in real]
         b.params = [p for _, _, _, p in real]
         b.dtensor = any(_DTensor is not None and isinstance(p, _DTensor) for p in b.params)
-        b.locals = [_local(p).detach() for p in b.params]
+        # checked again: p.data may have been replaced since the group was added
+        b.locals = [_check_tensor(f"params[{i}]", p).detach()
+                    for i, p in zip(b.index, b.params)]
         b.groups = sorted({gi for _, _, gi, _ in items})
         inner_groups, arrays_of = [], {gi: [] for gi in b.groups}
         b.member_slot, b.inner_grads = [], []
