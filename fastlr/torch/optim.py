@@ -33,7 +33,15 @@ option (``amsgrad``, ``centered``, ``momentum`` turning on) change, and after
 ``load_state_dict``.
 
 ``step`` is excluded from ``torch.compile`` (``torch.compiler.disable``): it is a C call
-on memory, not a graph, and tracing it would recompile for every new lr value.
+on memory, not a graph, and tracing it would recompile for every new lr value. A
+compiled training step around it compiles once. ``torch.amp.GradScaler`` works as with
+torch.optim's for-loop optimizers: these classes do not set
+``_step_supports_amp_scaling``, so the scaler unscales the gradients in place, checks
+them for infs and NaNs, and calls ``step`` only when they are finite. DDP needs nothing
+(every rank steps on the averaged gradients); under FSDP2 ``fully_shard`` the kernels
+update each rank's local shard in place and the state tensors are DTensors like the
+params, as distributed checkpointing expects. The C kernels use
+:func:`fastlr.set_num_threads` threads, not ``torch.get_num_threads()``.
 
 ``import fastlr`` never imports torch; importing this module without torch raises an
 ``ImportError`` that says how to install it.
