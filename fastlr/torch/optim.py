@@ -195,7 +195,7 @@ class _Bucket:
     """
 
     __slots__ = ("inner", "name", "counter", "params", "locals", "index", "pos", "groups",
-                 "slots", "views", "steps", "exposed", "grad_src", "grad_ptr", "grad_arr",
+                 "views", "steps", "exposed", "grad_src", "grad_ptr", "grad_arr",
                  "inner_grads", "member_slot", "dtensor")
 
 
