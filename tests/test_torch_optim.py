@@ -184,6 +184,26 @@ def test_channels_last_params_update_like_contiguous():
     assert torch.equal(a, b)
 
 
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
+def test_grads_needing_a_copy_or_detach_are_read_right():
+    """A non-contiguous gradient of a contiguous param, and one that requires grad
+    (``backward(create_graph=True)``), give torch.optim's update."""
+    runs = []
+    for cls in (fo.SGD, torch.optim.SGD):
+        torch.manual_seed(0)
+        a, b = torch.nn.Parameter(torch.randn(4, 5)), torch.nn.Parameter(torch.randn(6))
+        opt = cls([a, b], lr=0.1, momentum=0.9)
+        for k in range(3):
+            opt.zero_grad()
+            a.grad = torch.randn(5, 4).t()               # strides (1, 4): not contiguous
+            (b ** 3).sum().backward(create_graph=True)   # b.grad requires grad
+            assert not a.grad.is_contiguous() and b.grad.requires_grad
+            opt.step()
+        runs.append([a.detach().clone(), b.detach().clone()])
+    for x, y in zip(*runs):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
+
+
 # ---- in place, no copy --------------------------------------------------------------------
 
 def test_updates_in_place_and_state_is_live_memory():

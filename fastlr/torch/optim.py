@@ -77,6 +77,7 @@ _USE_TORCH = "use torch.optim for it (fastlr.torch.optim runs on CPU float32/flo
              "dense tensors)"
 _disable = torch.compiler.disable
 _data_ptr = torch.Tensor.data_ptr
+_Tensor = torch.Tensor
 _is = operator.is_
 
 
@@ -98,6 +99,10 @@ def _local(t):
     """The tensor holding ``t``'s memory on this rank (a DTensor's local shard)."""
     if _DTensor is not None and isinstance(t, _DTensor):
         return t.to_local()
+    return t
+
+
+def _same(t):
     return t
 
 
@@ -142,11 +147,29 @@ def _check_tensor(name, t):
     return local
 
 
-def _grad_array(i, p_local, g):
-    """``(array, is_view)``: the gradient of param ``i`` as a 1-D numpy array in the
-    param's memory order; a view of the gradient's memory unless its layout differs
-    from the param's (then a copy, which must not be reused at a later step)."""
-    g = _local(g).detach()
+def _array(t):
+    """A numpy view of a dense tensor's memory: in its shape when contiguous, else 1-D in
+    memory order (the kernels are elementwise, so only the order has to agree)."""
+    return t.numpy() if t.is_contiguous() else _flat(t).numpy()
+
+
+def _grad_array(i, p_array, p_local, g):
+    """``(array, is_view)``: the gradient of param ``i`` as a numpy array laid out as
+    the param's array ``p_array`` (see :func:`_array`); a view of the gradient's memory
+    unless its layout differs from the param's (then a copy, which must not be reused at
+    a later step)."""
+    if type(g) is _Tensor and not g.requires_grad and g.is_contiguous():
+        # the common case in a few cheap reads: numpy() itself refuses what is not a
+        # dense CPU tensor, and the result must match the param's array exactly
+        try:
+            a = g.numpy()
+        except (TypeError, RuntimeError, ValueError):
+            a = None
+        if a is not None and a.shape == p_array.shape and a.dtype == p_array.dtype:
+            return a, True
+    if _DTensor is not None and isinstance(g, _DTensor):
+        g = g.to_local()
+    g = g.detach()
     if g.layout != torch.strided:
         raise ValueError(f"params[{i}].grad is a {g.layout} tensor; fastlr.torch.optim needs "
                          f"dense gradients: {_USE_TORCH}")
@@ -158,10 +181,11 @@ def _grad_array(i, p_local, g):
     if g.shape != p_local.shape:
         raise ValueError(f"params[{i}].grad has shape {tuple(g.shape)} but the param has "
                          f"shape {tuple(p_local.shape)}")
+    g = g.resolve_neg()
     if p_local.is_contiguous():
         if g.is_contiguous():
-            return _flat(g).numpy(), True
-        return g.contiguous().view(-1).numpy(), False
+            return g.numpy(), True
+        return g.contiguous().numpy(), False
     if g.stride() == p_local.stride():
         return _flat(g).numpy(), True
     g = torch.empty_like(p_local).copy_(g)   # preserve_format: the param's strides
@@ -196,7 +220,7 @@ class _Bucket:
 
     __slots__ = ("inner", "name", "counter", "params", "locals", "index", "pos", "groups",
                  "views", "steps", "exposed", "grad_src", "grad_ptr", "grad_arr",
-                 "inner_grads", "member_slot", "dtensor")
+                 "inner_grads", "member_slot", "dtensor", "arrays")
 
 
 class _KernelOptimizer(_TorchOptimizer):
@@ -337,13 +361,14 @@ class _KernelOptimizer(_TorchOptimizer):
                     for i, p in zip(b.index, b.params)]
         b.groups = sorted({gi for _, _, gi, _ in items})
         inner_groups, arrays_of = [], {gi: [] for gi in b.groups}
-        b.member_slot, b.inner_grads = [], []
+        b.member_slot, b.inner_grads, b.arrays = [], [], []
         slot = 0
         for gi in b.groups:
             mine = [j for j, it in enumerate(real) if it[2] == gi]
             if mine:
                 for j in mine:
-                    arrays_of[gi].append(_flat(b.locals[j]).numpy())
+                    arrays_of[gi].append(_array(b.locals[j]))
+                    b.arrays.append(arrays_of[gi][-1])
                     b.member_slot.append(slot)
                     b.inner_grads.append(None)
                     slot += 1
@@ -360,9 +385,9 @@ class _KernelOptimizer(_TorchOptimizer):
             local, old_state = b.locals[j], self.state.get(p, {})
             views = {}
             for key, arr in bufs[b.member_slot[j]].items():
-                view = torch.from_numpy(arr)
-                view = view.view(local.shape) if local.is_contiguous() \
-                    else view.as_strided(local.shape, local.stride())
+                view = torch.from_numpy(arr)           # the param's shape when contiguous
+                if not local.is_contiguous():
+                    view = view.as_strided(local.shape, local.stride())
                 old = old_state.get(key)
                 if old is not None:
                     view.copy_(_local(old))
@@ -462,12 +487,13 @@ class _KernelOptimizer(_TorchOptimizer):
             grads = [grads[k] for k in b.pos]
         if b.dtensor or not all(map(_is, grads, src)) \
                 or list(map(_data_ptr, grads)) != ptr:
+            local = _local if b.dtensor else _same
             for j, g in enumerate(grads):
-                if g is src[j] and _local(g).data_ptr() == ptr[j]:
+                if g is src[j] and local(g).data_ptr() == ptr[j]:
                     continue
-                a, is_view = _grad_array(b.index[j], b.locals[j], g)   # checks g first
+                a, is_view = _grad_array(b.index[j], b.arrays[j], b.locals[j], g)
                 arr[j] = a
-                src[j], ptr[j] = (g, _local(g).data_ptr()) if is_view else (None, 0)
+                src[j], ptr[j] = (g, local(g).data_ptr()) if is_view else (None, 0)
         if len(b.inner_grads) == len(arr):
             return arr
         out = b.inner_grads
