@@ -6,6 +6,8 @@ Workloads (float32, the tensors built locally from the models' shapes):
 - ``gpt2_small``: GPT-2 small (Hugging Face layout), 148 tensors, 124.4M params.
 - ``resnet50``: torchvision's ResNet-50, 161 tensors, 25.6M params.
 - ``many_small``: 1000 tensors of 1000 elements (per-tensor overhead dominates).
+- ``many_small_fresh_grads``: the same, with new gradient tensors at every step (as
+  after ``zero_grad()`` and ``backward()``): the timed call assigns them, then steps.
 
 Groups are workloads with the thread count; the contender is the parameter
 (``compiled``: fastlr.torch.optim), so ``benchmarks/ratios.py`` prints each one's time
@@ -17,9 +19,9 @@ never asserted::
         --benchmark-columns=min,median,rounds --benchmark-json=bench_torch_optim.json
     python benchmarks/ratios.py bench_torch_optim.json
 
-The gradients stay the same tensors between steps (as with ``zero_grad(set_to_none=
-False)`` or DDP's bucket views), so fastlr reuses its numpy views of them; with fresh
-gradient tensors at every step it also makes one view per tensor (about 0.5-1 us each).
+Except in ``many_small_fresh_grads``, the gradients stay the same tensors between steps
+(as with ``zero_grad(set_to_none=False)`` or DDP's bucket views), so fastlr reuses its
+numpy views of them; with fresh gradient tensors it makes one view per tensor.
 Under ``--benchmark-disable`` (the CI smoke run) every dimension is divided by 16 and
 each contender steps once.
 """
@@ -69,8 +71,9 @@ WORKLOADS = {
                    lambda: gpt2_small_shapes(d=48, vocab=3141, ctx=64)),
     "resnet50": (lambda: resnet50_shapes(), lambda: resnet50_shapes(width=4, classes=62)),
     "many_small": (lambda: [(1000,)] * 1000, lambda: [(62,)] * 1000),
+    "many_small_fresh_grads": (lambda: [(1000,)] * 1000, lambda: [(62,)] * 1000),
 }
-ROUNDS = {"gpt2_small": 5, "resnet50": 15, "many_small": 50}
+ROUNDS = {"gpt2_small": 5, "resnet50": 15, "many_small": 50, "many_small_fresh_grads": 50}
 
 
 def test_shapes_are_the_models():
@@ -126,8 +129,19 @@ def test_adamw_step(benchmark, workload, contender, threads, small):
         contender=contender, tensors=len(params), params=sum(p.numel() for p in params),
         dtype="float32", threads=threads, openmp=_optim.OPENMP, simd=_optim.simd_level(),
         torch=torch.__version__)
+    step = opt.step
+    if workload == "many_small_fresh_grads":
+        gen = torch.Generator().manual_seed(1)
+        sets = [[torch.randn(p.shape, generator=gen) for p in params] for _ in range(2)]
+        turn = [0]
+
+        def step():
+            turn[0] ^= 1                     # other tensors than at the last step
+            for p, g in zip(params, sets[turn[0]]):
+                p.grad = g
+            opt.step()
     rounds = 1 if small else ROUNDS[workload]
-    benchmark.pedantic(opt.step, rounds=rounds, iterations=1, warmup_rounds=0 if small else 1)
+    benchmark.pedantic(step, rounds=rounds, iterations=1, warmup_rounds=0 if small else 1)
     assert torch.isfinite(params[-1]).all() and not torch.equal(params[-1][:4], before)
     assert opt.state[params[0]]["step"].item() >= 2
     del opt
