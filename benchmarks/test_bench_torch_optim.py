@@ -31,7 +31,6 @@ import pytest
 pytest.importorskip("pytest_benchmark")
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
 
-import fastlr  # noqa: E402
 import fastlr.torch.optim as fo  # noqa: E402
 from fastlr import _optim  # noqa: E402
 
@@ -129,8 +128,9 @@ def test_adamw_step(benchmark, workload, contender, threads, small):
         contender=contender, tensors=len(params), params=sum(p.numel() for p in params),
         dtype="float32", threads=threads, openmp=_optim.OPENMP, simd=_optim.simd_level(),
         torch=torch.__version__)
-    step = opt.step
-    if workload == "many_small_fresh_grads":
+    if workload != "many_small_fresh_grads":
+        step = opt.step
+    else:
         gen = torch.Generator().manual_seed(1)
         sets = [[torch.randn(p.shape, generator=gen) for p in params] for _ in range(2)]
         turn = [0]
@@ -144,4 +144,3 @@ def test_adamw_step(benchmark, workload, contender, threads, small):
     benchmark.pedantic(step, rounds=rounds, iterations=1, warmup_rounds=0 if small else 1)
     assert torch.isfinite(params[-1]).all() and not torch.equal(params[-1][:4], before)
     assert opt.state[params[0]]["step"].item() >= 2
-    del opt

@@ -75,8 +75,8 @@ def test_equals_numpy_class_bit_for_bit(name, kwargs, dtype):
     ours, topt = torch_run(getattr(fo, name), kwargs, params, grads)
     assert bits_differ(ours, expected) == 0
     # every state buffer too, under torch.optim's names
-    for i, st in enumerate(nopt.state_dict()["state"]):
-        for key, buf in st.items():
+    for i, buffers in enumerate(nopt.state_dict()["state"]):
+        for key, buf in buffers.items():
             got = topt.state[topt.param_groups[0]["params"][i]][key]
             np.testing.assert_array_equal(bits(got.numpy()), bits(buf))
     assert not np.allclose(ours[-1], params[-1])      # the run really moved the params
@@ -400,8 +400,8 @@ def test_bad_option_written_later_leaves_everything_untouched():
     with pytest.raises(ValueError, match="lr"):
         opt.step()
     assert all(torch.equal(a, b) for a, b in zip(ts, before))
-    for k, st in opt.state_dict()["state"].items():
-        assert all(torch.equal(st[key], state[k][key]) for key in st)
+    for k, now in opt.state_dict()["state"].items():
+        assert all(torch.equal(now[key], state[k][key]) for key in now)
 
 
 # ---- torch's Optimizer machinery ----------------------------------------------------------

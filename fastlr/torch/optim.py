@@ -78,6 +78,7 @@ _USE_TORCH = "use torch.optim for it (fastlr.torch.optim runs on CPU float32/flo
 _disable = torch.compiler.disable
 _data_ptr = torch.Tensor.data_ptr
 _Tensor = torch.Tensor
+_strided = torch.strided
 _is = operator.is_
 
 
@@ -99,10 +100,6 @@ def _local(t):
     """The tensor holding ``t``'s memory on this rank (a DTensor's local shard)."""
     if _DTensor is not None and isinstance(t, _DTensor):
         return t.to_local()
-    return t
-
-
-def _same(t):
     return t
 
 
@@ -487,13 +484,37 @@ class _KernelOptimizer(_TorchOptimizer):
             grads = [grads[k] for k in b.pos]
         if b.dtensor or not all(map(_is, grads, src)) \
                 or list(map(_data_ptr, grads)) != ptr:
-            local = _local if b.dtensor else _same
-            for j, g in enumerate(grads):
-                if g is src[j] and local(g).data_ptr() == ptr[j]:
-                    continue
-                a, is_view = _grad_array(b.index[j], b.arrays[j], b.locals[j], g)
-                arr[j] = a
-                src[j], ptr[j] = (g, local(g).data_ptr()) if is_view else (None, 0)
+            if b.dtensor:
+                for j, g in enumerate(grads):
+                    if g is src[j] and _local(g).data_ptr() == ptr[j]:
+                        continue
+                    a, is_view = _grad_array(b.index[j], b.arrays[j], b.locals[j], g)
+                    arr[j] = a
+                    src[j], ptr[j] = (g, _local(g).data_ptr()) if is_view else (None, 0)
+            else:
+                # new gradient tensors at every step (the usual loop): _grad_array's fast
+                # case inlined, as this runs once per tensor per step
+                arrays = b.arrays
+                for j, g in enumerate(grads):
+                    gp = g.data_ptr() if g.layout == _strided else -1
+                    if g is src[j] and gp == ptr[j]:
+                        continue
+                    a = None
+                    if type(g) is _Tensor and not g.requires_grad and g.is_contiguous():
+                        try:
+                            a = g.numpy()
+                        except (TypeError, RuntimeError, ValueError):
+                            pass
+                        else:
+                            pa = arrays[j]
+                            if a.shape != pa.shape or a.dtype != pa.dtype:
+                                a = None
+                    if a is None:
+                        a, is_view = _grad_array(b.index[j], arrays[j], b.locals[j], g)
+                    else:
+                        is_view = True
+                    arr[j] = a
+                    src[j], ptr[j] = (g, gp) if is_view else (None, 0)
         if len(b.inner_grads) == len(arr):
             return arr
         out = b.inner_grads
