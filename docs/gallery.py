@@ -173,6 +173,21 @@ GALLERY = [
       "fastlr.Sequence([fastlr.Linear(0.001, 0.1, 100), fastlr.Constant(0.1), "
       "fastlr.Exponential(0.1, gamma=0.5, decay_steps=100)], boundaries=[100, 600])"),
     G("Scaled", "{'s': (s := fastlr.Cosine(0.1, 1000)), '0.5 * s': 0.5 * s}"),
+    G("Product: a step decay times an exponential (torch ChainedScheduler)",
+      "{'Step * Exponential': fastlr.Step(0.1, 250, 0.5) * fastlr.Exponential(1.0, 0.999)}"),
+    G("Warmup on the global clock (timm warmup_prefix=False)",
+      "{c: fastlr.Warmup(fastlr.Cosine(0.1, 1000), warmup_steps=200, start_lr=0.001, clock=c) "
+      "for c in ('local', 'global')}",
+      note="On the global clock the warmup replaces the schedule's first steps, and the lr "
+           "drops to ``schedule(W)`` at ``W`` (``target='end'`` rises to it instead)."),
+    G("Cosine options: exponent and num_cycles",
+      "{'exponent=2': fastlr.Cosine(0.1, 1000, exponent=2.0), "
+      "'num_cycles=1.5': fastlr.Cosine(0.1, 1000, num_cycles=1.5)}"),
+    G("Tanh (timm)", "fastlr.Tanh(lr=0.1, total_steps=1000, final_lr=0.001)"),
+    G("SWA (torch SWALR) after a cosine",
+      "fastlr.SWA(fastlr.Cosine(0.1, 1000), swa_lr=0.02, start=600, anneal_steps=100)"),
+    G("Noise (timm lr noise)",
+      "fastlr.Noise(fastlr.Cosine(0.1, 1000), start=200, end=800, pct=0.3, std=0.5, seed=1)"),
     G("Log scale: Exponential to a floor",
       "fastlr.Exponential(lr=0.1, gamma=0.1, decay_steps=200, final_lr=1e-5)", log=True),
     G("Plateau on a recorded metric", code=_PLATEAU,

@@ -229,6 +229,8 @@ cdef class CompiledSchedule:
         return 0
 
     def __call__(self, t):
+        """The value at step ``t``: a Python float for an int or float ``t >= 0``; for an
+        array of steps (any shape, integer or float dtype), a float64 array of that shape."""
         cdef double x = 0.0
         if type(t) is float:
             x = <double>t

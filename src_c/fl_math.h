@@ -16,49 +16,6 @@
 #define FL_INLINE static inline __attribute__((always_inline))
 #else
 #define FL_INLINE static inline
-/* counter-based noise (fastlr/reference/algebra.py, noise_factor): splitmix64 of
- * (seed, step, k) gives the k-th uniform of a step; the same in Python bit for bit */
-#define FL_GOLDEN 0x9E3779B97F4A7C15ULL
-#define FL_NOISE_TRIES 64
-
-FL_INLINE unsigned long long fl_mix64(unsigned long long z)
-{
-    z += FL_GOLDEN;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-FL_INLINE double fl_uniform(unsigned long long seed, unsigned long long step,
-                            unsigned long long k)
-{
-    unsigned long long h = fl_mix64(fl_mix64(fl_mix64(seed) ^ step) ^ k);
-    return (double)(h >> 11) * 1.1102230246251565e-16;   /* 2^-53 */
-}
-
-/* kind 1: uniform on [-pct, pct); kind 0: normal(0, sd) truncated to |n| < pct, by
- * rejection from a normal (wide window) or a uniform (narrow window), each attempt
- * accepted with probability >= 0.6 */
-static inline double fl_noise(int kind, double pct, double sd, unsigned long long seed,
-                              unsigned long long step)
-{
-    int j;
-    if (kind == 1) return pct * (2.0 * fl_uniform(seed, step, 0) - 1.0);
-    for (j = 0; j < FL_NOISE_TRIES; j++) {
-        double u1 = fl_uniform(seed, step, 2 * (unsigned long long)j);
-        double u2 = fl_uniform(seed, step, 2 * (unsigned long long)j + 1);
-        double nz;
-        if (pct > sd) {
-            nz = sd * (sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * 3.141592653589793 * u2));
-            if (fabs(nz) < pct) return nz;
-        } else {
-            nz = pct * (2.0 * u1 - 1.0);
-            if (u2 < exp(-0.5 * (nz / sd) * (nz / sd))) return nz;
-        }
-    }
-    return 0.0;
-}
-
 #endif
 
 /* cos(pi * x) for 0 <= x <= 1 (any finite x gives a finite, meaningless value) */

@@ -61,6 +61,8 @@ class Schedule:
 
     # -- evaluation (reference: one Python call of _value per step) --------------------
     def __call__(self, t):
+        """The value at step ``t``: a Python float for an int or float ``t >= 0``; for an
+        array of steps (any shape, integer or float dtype), a float64 array of that shape."""
         x = v.as_steps(t)
         if isinstance(x, float):
             return self._value(x)

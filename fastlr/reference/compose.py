@@ -158,6 +158,8 @@ class Lambda(Schedule):
         return None  # not compilable
 
     def to_config(self):
+        """Always raises ``TypeError``: a Python callable has no config (pickle the
+        schedule instead, or use a built-in schedule)."""
         raise TypeError("Lambda wraps a Python callable and has no config; "
                         "use a built-in schedule or pickle it instead")
 

@@ -651,7 +651,11 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, bet
 
 def adamw(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, beta1=0.9,
           beta2=0.999, eps=1e-8, weight_decay=1e-2, maximize=False):
-    """One AdamW update in place: :func:`adam` with decoupled weight decay."""
+    """One AdamW update in place: :func:`adam` with decoupled weight decay.
+
+    ``param = param * (1 - lr * weight_decay)`` first, then the Adam update of :func:`adam`
+    with no decay in the gradient (``adam(..., decoupled=True)``).
+    """
     adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr, beta1=beta1,
          beta2=beta2, eps=eps, weight_decay=weight_decay, maximize=maximize, decoupled=True)
 

@@ -192,12 +192,12 @@ class Optimizer:
     ``param_groups`` is a list of dicts (torch style): ``"params"`` plus every option,
     each either as given to the constructor or overridden by the group. Options may be
     changed between steps; they are checked again at every step. New arrays come in
-    through :meth:`add_param_group` only: any other change to ``param_groups`` or to a
+    through ``add_param_group`` only: any other change to ``param_groups`` or to a
     group's ``"params"`` list (or a group option the optimizer does not know) makes the
     next step raise ValueError before anything is written.
 
     One optimizer is safe to share between threads: :meth:`step`,
-    :meth:`load_state_dict`, :meth:`state_dict`, :meth:`add_param_group` (and the
+    :meth:`load_state_dict`, :meth:`state_dict`, ``add_param_group`` (and the
     schedule-free mode switches) take a lock, so concurrent calls run one after the
     other, each whole. Optimizers pickle and ``copy.deepcopy`` (with their params), and
     a copy resumes bit for bit.
@@ -233,6 +233,8 @@ class Optimizer:
         self._group_state = [self._init_group_state(g) for g in self.param_groups]
         #: the step at which each group was added (0: at construction)
         self._group_start = [0] * len(self.param_groups)
+        #: a step whose arrays may be written but whose count is not yet (see _settle)
+        self._pending = None
         #: number of updates applied (the step at which schedules are evaluated next)
         self.step_count = 0
         #: number of steps skipped by ``step(..., skip_nonfinite=True)``
@@ -354,7 +356,37 @@ class Optimizer:
                                  "was built; arrays cannot be added, removed or swapped "
                                  "there (add new ones with add_param_group())")
 
+    @property
+    def step_count(self):
+        """Number of updates applied (the step at which schedules are evaluated next)."""
+        if self._pending is not None:
+            self._settle()
+        return self._step_count
+
+    @step_count.setter
+    def step_count(self, value):
+        self._step_count = value
+
+    def _settle(self):
+        """Count the step whose arrays the runner wrote, if its bookkeeping was cut short.
+
+        A KeyboardInterrupt (Ctrl-C, or any signal handler that raises) can land between
+        any two bytecodes on the way back from the C call, also inside the bookkeeping.
+        So a step records what it will commit before it writes, and whoever looks next
+        (the count, the lock, the next step) finishes it. The commit is idempotent, so a
+        settle that is itself cut short is finished by the next one.
+        """
+        runner, before, t, lrs, updates = self._pending
+        if runner.completed != before:
+            for gstate, update in zip(self._group_state, updates):
+                gstate.update(update)
+            self._last_lrs = lrs
+            self._step_count = t + 1
+        self._pending = None
+
     def _check_usable(self):
+        if self._pending is not None:
+            self._settle()
         if self._broken is not None:
             raise RuntimeError(self._broken)
         if self._runner is not None and self._runner.torn:
@@ -382,6 +414,8 @@ class Optimizer:
                                    "its own calls (a schedule or callback calling step()?)")
             opt._lock.acquire()
             opt._owner = me
+            if opt._pending is not None:
+                opt._settle()
 
         def __exit__(self, *exc):
             self.opt._owner = None
@@ -429,26 +463,14 @@ class Optimizer:
             lrs.append(lr)
             updates.append(update)
         runner = self._runner_()
-        before = runner.completed
-        try:
-            applied = runner.step(grads, specs, skip)
-        except BaseException:
-            if runner.completed != before:
-                # the arrays were written and an exception (Ctrl-C) arrived on the way
-                # back: count the step, so the state stays whole, then re-raise
-                self._commit(t, lrs, updates)
-            raise
+        # recorded before the write, so an interrupt on the way back cannot lose the count
+        self._pending = (runner, runner.completed, t, lrs, updates)
+        applied = runner.step(grads, specs, skip)
+        self._settle()
         if not applied:
             self.skipped_steps += 1
             return False
-        self._commit(t, lrs, updates)
         return True
-
-    def _commit(self, t, lrs, updates):
-        for gstate, update in zip(self._group_state, updates):
-            gstate.update(update)
-        self.step_count = t + 1
-        self._last_lrs = lrs
 
     def add_param_group(self, param_group):
         """Add a group of arrays to optimize (torch's ``Optimizer.add_param_group``).

@@ -63,6 +63,7 @@ class ReduceOnPlateau:
 
     @property
     def in_cooldown(self):
+        """Whether a cooldown runs (``cooldown_counter > 0``): bad updates are not counted."""
         return self.cooldown_counter > 0
 
     def _better(self, a):
@@ -76,7 +77,11 @@ class ReduceOnPlateau:
         if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
             raise TypeError(f"metric must be a real number, got {v.show(metric)} "
                             f"({type(metric).__name__})")
-        metric = float(metric)
+        try:
+            metric = float(metric)
+        except OverflowError:
+            raise ValueError(f"metric must be a real number within float range (NaN and "
+                             f"inf are fine), got {v.show(metric)}") from None
         t = self.num_updates + 1.0 if step is None else v.scalar_step(step)
         if t is None:
             raise TypeError(f"step must be an int or float, got {v.show(step)}")

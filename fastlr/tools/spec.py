@@ -15,8 +15,8 @@ such calls. Names, attributes, operators, ``*args``/``**kwargs``, a keyword give
 and everything else are rejected with a ``ValueError`` saying what was found where.
 
 A SPEC is untrusted text, so its size is bounded before anything is built: at most
-:data:`MAX_LENGTH` characters, :data:`MAX_DEPTH` levels of nested calls, lists and JSON
-objects/arrays, and integer literals of at most :data:`MAX_INT_DIGITS` digits (larger
+``MAX_LENGTH`` characters, ``MAX_DEPTH`` levels of nested calls, lists and JSON
+objects/arrays, and integer literals of at most ``MAX_INT_DIGITS`` digits (larger
 ones exceed every float, and an int of over 4300 digits, easily written in hex, cannot
 even be shown in an error message). A JSON object may not repeat a key.
 """

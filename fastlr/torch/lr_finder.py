@@ -95,7 +95,7 @@ def find_lr(model, optimizer, criterion, loader, *, start_lr=1e-7, end_lr=10.0,
       scheduler: optional; its ``state_dict()`` is saved and loaded back afterwards.
 
     Returns:
-      The :class:`fastlr.tools.LRFinderResult` of :func:`fastlr.find_lr`: ``lrs``, the raw
+      The :class:`fastlr.LRFinderResult` of :func:`fastlr.find_lr`: ``lrs``, the raw
       ``losses``, the debiased ``smoothed`` curve, ``suggestion``/``valley``/``steepest``/
       ``minimum`` and ``plot()``.
 

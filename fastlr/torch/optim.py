@@ -7,7 +7,7 @@ the next step), ``add_param_group``, torch's step and state-dict hooks, and
 ``state_dict()``/``load_state_dict()`` in torch.optim's own layout, so a checkpoint moves
 between ``torch.optim.AdamW`` and this class in both directions.
 
-The update itself is not written here. Each optimizer owns inner :mod:`fastlr.optim`
+The update itself is not written here. Each optimizer owns inner ``fastlr.optim``
 optimizers (the compiled numpy classes) built over numpy views of the tensors' memory:
 a step pushes the param groups' current hyperparameters into the inner optimizer and
 runs its single nogil C call over every param that has a gradient. Nothing is copied:
@@ -223,7 +223,7 @@ class _Bucket:
 class _KernelOptimizer(_TorchOptimizer):
     """Base of the torch front ends: a torch Optimizer whose update is a fastlr step.
 
-    A subclass sets ``_inner`` (the :mod:`fastlr.optim` class name), ``_hyper`` (the
+    A subclass sets ``_inner`` (the ``fastlr.optim`` class name), ``_hyper`` (the
     group options pushed into the inner groups; same names in torch and fastlr),
     ``_per_param_step`` (torch keeps a ``state[p]["step"]`` tensor) and ``_counted``
     (the update depends on that count, so params are bucketed by it), and may override
@@ -633,7 +633,7 @@ class Adam(_KernelOptimizer):
 class AdamW(Adam):
     """``torch.optim.AdamW`` (same arguments and defaults, ``weight_decay=1e-2``) on
     :class:`fastlr.AdamW`: Adam with decoupled weight decay, ``p = p * (1 - lr *
-    weight_decay)`` before the update. State as :class:`Adam`; a checkpoint moves
+    weight_decay)`` before the update. State as ``Adam``; a checkpoint moves
     between ``torch.optim.AdamW`` and this class in both directions."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
