@@ -61,13 +61,22 @@ def schedule(s, total_steps=None, *, dtype=None):
       schedules accept (``s`` itself raises on them; under ``jit`` nothing can raise).
       ``f.schedule`` is ``s``.
 
-    Accuracy: equal to ``s(count)`` to the compute dtype's rounding (float64: within
-    ``1e-12`` of ``s``'s peak). Integer counts stay exact integers wherever ``s``
-    compares them or counts with them (boundaries, milestones, stairs, cycles, local
-    clocks of ``Warmup``/``Sequence``), so each switch happens AT its step also past
-    float32's ``2**24``; only the continuous part of a formula sees the count rounded
-    to float32. ``jax.grad`` of ``f`` at a float count is the schedule's slope there
-    (0 on flat and stepped parts) and never NaN.
+    Accuracy: equal to ``s(count)`` to the compute dtype's rounding: float64 within
+    ``1e-12`` of ``s``'s peak; float32 within a few ulps of the peak. In float32, integer
+    counts stay exact integers wherever ``s`` compares them or counts with them
+    (boundaries, milestones, stairs, cycles, the clocks of ``Warmup``/``Sequence``
+    children and of every phase), so each switch happens AT its step also past float32's
+    ``2**24``, and a short phase late in a long run keeps its precision. What float32
+    cannot hold stays rounded: a fractional length or boundary (a cycle of 6.9 steps is
+    6.900000095, so far into a run of them the position drifts by ``t * 6e-8`` steps), a
+    float count, and the SGDR cycles of ``CosineRestarts`` past its 4096th (found by a
+    corrected closed form; with ``cycle_mult=1.001`` that is past step
+    ``59000 * cycle_steps``, with 1.01 never before ``2**53``). Under x64
+    all of these are the reference's float64 values.
+
+    ``jax.grad`` of ``f`` at a float count is the schedule's slope there (0 on flat and
+    stepped parts) and never NaN: every branch that ``jnp.where`` does not select gets an
+    argument inside its domain.
 
     Example:
       >>> opt = optax.adamw(learning_rate=fastlr.jax.schedule(

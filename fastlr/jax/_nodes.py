@@ -12,19 +12,27 @@ deliberate differences, none of which changes a value beyond rounding:
   exactly only up to 2**24. So while the step is an integer, comparisons with the
   schedule's boundaries, stair indices ``floor(t / c)`` and local clocks ``t - b`` are
   computed on the integer (a comparison ``t >= c`` becomes ``n >= ceil(c)``, ``c`` in
-  float64 as the reference has it); only what feeds a continuous formula is converted to
-  float. Steps therefore switch AT every boundary at any count, in float32 too.
+  float64 as the reference has it), and so is the clock of a phase that starts at ``b``
+  (``t - b``, rounded once); only then is it converted to float. Steps therefore switch
+  AT every boundary at any count, in float32 too, and a short phase late in a long run
+  (a decay of 100 steps after 2**24) is as precise as at the start.
+- **Divisions by a constant are not exact.** XLA computes ``x / c`` for a constant
+  ``c`` as ``x * (1/c)`` (off by an ulp), so no formula relies on a quotient being exact:
+  stairs ``floor(t / c)`` are corrected by comparing ``k * c`` with ``t``, and a value
+  that must vanish at a point is written so that its numerator does.
 - **Branches are selects.** ``jnp.where`` evaluates both sides, so every side is fed an
   argument inside its domain (a shifted clock is clamped at 0, a ``sqrt``/``pow`` base is
   replaced where it is not used: the "double where"). Untaken branches then give neither
   NaN values nor NaN gradients under ``jax.grad``.
 - **SGDR cycles from a table.** The cycle starts ``S(k)`` of ``CosineRestarts`` with
   ``cycle_mult != 1`` are computed in Python with the reference's float64 formula, up to
-  ``2**53`` (a bounded table: at most :data:`MAX_CYCLES` entries), and looked up with
-  ``searchsorted``; so the cycle of a step is the reference's exact answer. When
-  ``cycle_mult`` is so close to 1 that there are more cycles than that, the cycle comes
-  from the closed form ``log1p(t (m-1)/c) / log(m)`` corrected by exact comparisons with
-  ``S`` (in the compute dtype).
+  ``2**53`` but at most :data:`MAX_CYCLES` + 1 of them (a bounded table, 16 KB in
+  float32), and looked up with ``searchsorted``: so the cycle of a step is the
+  reference's exact answer. Only when ``cycle_mult`` is so close to 1 that more cycles
+  start before 2**53 (``cycle_mult=1.001``, say), steps past the table's last start take
+  the closed form ``log1p(t (m-1)/c) / log(m)``, corrected by comparisons with ``S``
+  computed in the compute dtype: the reference's cycle under x64, but in float32 the
+  position within a cycle then carries float32's relative error of ``t``.
 """
 from __future__ import annotations
 
@@ -151,6 +159,16 @@ def shift(t, b):
     return Clock(jnp.maximum(t.x - b, 0.0))
 
 
+def since(t, b):
+    """``t - b`` in the compute dtype for a Python float ``b``: from the integer step when
+    there is one (one rounding, of a number no larger than the difference), so a formula
+    that runs from ``b`` sees its own clock to float32 precision, not that of ``t``."""
+    if t.n is None or not 0 <= b <= _imax(t.n):
+        return t.x - b
+    whole = math.floor(b)
+    return (t.n - whole).astype(t.x.dtype) - (b - whole)
+
+
 def stair(t, c):
     """``floor(t / c)`` as (float index without gradient, integer index or None)."""
     if t.n is not None and c == math.floor(c):
@@ -159,7 +177,12 @@ def stair(t, c):
         else:
             k = t.n // int(c)
         return k.astype(t.x.dtype), k
-    return jax.lax.stop_gradient(jnp.floor(t.x / c)), None
+    # XLA divides by a constant as a product with its rounded reciprocal (off by an
+    # ulp: 60 * (1/60) < 1), so the floor is corrected by exact comparisons
+    k = jnp.floor(t.x / c)
+    k = jnp.where((k + 1.0) * c <= t.x, k + 1.0, k)
+    k = jnp.where(k * c > t.x, k - 1.0, k)
+    return jax.lax.stop_gradient(k), None
 
 
 def count_le(t, a):
@@ -250,8 +273,10 @@ def _exponential(node, t):
 @kind("polynomial")
 def _polynomial(node, t):
     lr, T, fin, power = node.params
-    x = jnp.minimum(t.x, T) / T
-    return (lr - fin) * _pow_pos(1.0 - x, power) + fin
+    # (T - t) / T rather than the reference's 1 - t/T: 0 exactly from T on, also where
+    # XLA's division by T is off by an ulp (pow(2**-56, 0.5) would be 4e-9 of the peak)
+    x = (T - jnp.minimum(t.x, T)) / T
+    return (lr - fin) * _pow_pos(x, power) + fin
 
 
 @kind("cosine")
@@ -262,43 +287,39 @@ def _cosine(node, t):
 
 
 def _restart_starts(spec):
-    """The reference's cycle starts ``S(0), S(1), ...`` up to past 2**53 (or None when
-    there are more than MAX_CYCLES of them)."""
+    """The reference's cycle starts ``S(0), S(1), ...``: up to the first one past 2**53,
+    or the first MAX_CYCLES + 1 of them when there are more (``cycle_mult`` near 1)."""
     _, _, (lr, c, m, fin, decay), _, _ = spec
     if m == 1.0:
         return None
     starts = []
-    k = 0
-    while len(starts) <= MAX_CYCLES:
+    for k in range(MAX_CYCLES + 1):
         try:
             s = c * (math.pow(m, k) - 1.0) / (m - 1.0)
         except OverflowError:
             s = math.inf
         starts.append(s)
         if s > _v.MAX_STEP:
-            return tuple(starts)
-        k += 1
-    return None
+            break
+    return tuple(starts)
 
 
-def _restart_cycle_closed(t, c, m):
-    """Cycle index and start of ``t`` when the table would be too long: the float log,
-    then corrections by comparing with ``S`` both ways (the cycle is the largest ``i``
-    with ``S(i) <= t``, as in the reference)."""
-    x = t.x
+def _restart_cycle_closed(x, c, m, first):
+    """Cycle index (``>= first``) and start of the float step ``x`` past the table: the
+    float log, then corrections by comparing with ``S`` both ways (the cycle is the
+    largest ``i`` with ``S(i) <= t``, as in the reference)."""
     if x.dtype == jnp.float64:
         def start(k):                           # the reference's formula
             return c * (jnp.power(jnp.asarray(m, x.dtype), k) - 1.0) / (m - 1.0)
     else:
-        # float32: m**k - 1 cancels; the geometric sum expm1(kL)/expm1(L) does not, and
-        # is exactly 1 at k = 1 (so S(1) = c exactly, as in float64)
-        log_m = jnp.asarray(math.log(m), x.dtype)
+        # float32: m**k - 1 cancels (m is near 1 here); expm1(k log m) does not
+        log_m = math.log(m)
 
         def start(k):
-            return c * (jnp.expm1(k * log_m) / jnp.expm1(log_m))
-    i = jnp.maximum(jnp.floor(jnp.log1p(x * ((m - 1.0) / c)) / math.log(m)), 0.0)
+            return c * jnp.expm1(k * log_m) / (m - 1.0)
+    i = jnp.maximum(jnp.floor(jnp.log1p(x * ((m - 1.0) / c)) / math.log(m)), first)
     for _ in range(2):                          # the log is off by at most one here
-        i = jnp.where(start(i) > x, jnp.maximum(i - 1.0, 0.0), i)
+        i = jnp.where(start(i) > x, jnp.maximum(i - 1.0, first), i)
         i = jnp.where(start(i + 1.0) <= x, i + 1.0, i)
     i = jax.lax.stop_gradient(i)
     return i, start(i)
@@ -314,20 +335,28 @@ def _restarts(node, t):
             pos = (t.n - k * int(c)).astype(dt)
         else:
             pos = t.x - i * c
-    elif node.extra is not None:
+    else:
         starts = node.extra
         idx = count_le(t, starts) - 1
         i = idx.astype(dt)
-        whole = [int(x) for x in starts if t.n is not None and x <= _imax(t.n)]
-        if t.n is not None and all(w == x for w, x in zip(whole, starts)):
+        top = None if t.n is None else _imax(t.n)
+        whole = [int(x) for x in starts if top is not None and x <= top]
+        if top is not None and all(w == x for w, x in zip(whole, starts)):
             # integer starts (integer c and m) below the integer range: t - start exactly
             # (idx never points past them: those starts are beyond every count)
             pos = (t.n - jnp.asarray(whole, t.n.dtype)[idx]).astype(dt)
         else:
-            pos = t.x - jnp.asarray(starts, dt)[idx]
-    else:
-        i, start = _restart_cycle_closed(t, c, m)
-        pos = t.x - start
+            # S as float32 hi + lo: t - hi is exact (Sterbenz: hi <= t < 2 hi, mostly),
+            # so the position keeps float32's relative precision, not S's rounding
+            hi = np.asarray(starts, dt)
+            lo = np.where(np.isfinite(hi), np.subtract(starts, hi, dtype=np.float64), 0.0)
+            pos = (t.x - jnp.asarray(hi)[idx]) - jnp.asarray(lo, dt)[idx]
+        if starts[-1] <= _v.MAX_STEP:           # a truncated table: the closed form past it
+            last = len(starts) - 1
+            far, far_start = _restart_cycle_closed(t.x, c, m, float(last))
+            beyond = idx == last
+            i = jnp.where(beyond, far, i)
+            pos = jnp.where(beyond, t.x - far_start, pos)
     length = c * jnp.power(jnp.asarray(m, dt), i)
     peak = lr * _pow_const(decay, i)
     x = jnp.clip(pos / length, 0.0, 1.0)
@@ -387,7 +416,7 @@ def _onecycle(node, t):
     for i in reversed(range(len(ends))):
         s, e = start[i], ends[i]
         if e > s:       # where this phase is selected, s < t <= e: the clip is for the rest
-            pct = jnp.clip((t.x - s) / (e - s), 0.0, 1.0)
+            pct = jnp.clip(since(t, s) / (e - s), 0.0, 1.0)
         else:           # a phase of zero or negative length is over as soon as it starts
             pct = _const(t, 1.0)
         a, b = points[i], points[i + 1]
@@ -402,7 +431,7 @@ def _wsd(node, t):
     stable_end = W + stable
     decay_end = stable_end + D
     if D > 0:
-        q = jnp.clip((t.x - stable_end) / D, 0.0, 1.0)
+        q = jnp.clip(since(t, stable_end) / D, 0.0, 1.0)
         if node.flag == 0:
             f = 1.0 - q
         elif node.flag == 1:
@@ -433,7 +462,12 @@ def _pwlinear(node, t):
     k = jnp.clip(count_le(t, s), 1, len(s) - 1)
     sa, ya = jnp.asarray(s, t.x.dtype), jnp.asarray(y, t.x.dtype)
     s0, s1, y0, y1 = sa[k - 1], sa[k], ya[k - 1], ya[k]
-    inner = y0 + (y1 - y0) * ((t.x - s0) / (s1 - s0))
+    if t.n is not None and all(x == math.floor(x) and x <= _imax(t.n) for x in s):
+        # whole-step knots: the position in the segment from the integer step, exactly
+        pos = (t.n - jnp.asarray([int(x) for x in s], t.n.dtype)[k - 1]).astype(t.x.dtype)
+    else:
+        pos = t.x - s0
+    inner = y0 + (y1 - y0) * (pos / (s1 - s0))
     return jnp.where(le(t, s[0]), y[0], jnp.where(ge(t, s[-1]), y[-1], inner))
 
 
