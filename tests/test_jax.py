@@ -35,7 +35,9 @@ if jax is not None:
     import fastlr.jax as fj
 
 F32_TOL = 4e-6   # of the peak: float32 transcendental functions, amplified by pow exponents
-F32_TINY = float(np.finfo(np.float32).tiny)  # plus: float32 has no values below it (lr=1e-50)
+# plus an absolute floor: XLA flushes float32 below 1.2e-38 to 0, constants included, so
+# a value made from one (10 * 4.5e-39) is 0 too
+F32_TINY = 1e-30
 F64_TOL = 1e-12  # of the peak, as compiled vs reference
 F64_TINY = float(np.finfo(np.float64).tiny)  # XLA on CPU flushes subnormals to zero
 
@@ -80,6 +82,7 @@ def case_list(fl):
         fl.Exponential(1.0, 0.9, 3, True, 0.1), fl.Exponential(0.01, 1.2, 2, False, 1.0),
         fl.Exponential(1.0, 0.95), fl.Exponential(0.0, 1.5, final_lr=2.0),
         fl.Exponential(0.5, 1.1, 1.5, True, 0.0), fl.Exponential(0.5, 1.0),
+        fl.Exponential(2.0, 1.5, final_lr=5e-324),  # fin / lr underflows
         fl.Polynomial(1.0, 60, 0.1, 0.5), fl.Polynomial(1.0, 60.5, 0.0, 3.0),
         fl.Cosine(1.0, 80, 0.1), fl.Cosine(0.5, 33.3),
         fl.CosineRestarts(1.0, 7, 1.0, 0.1, 0.9), fl.CosineRestarts(1.0, 1, 10.0),
@@ -90,6 +93,7 @@ def case_list(fl):
         fl.Cyclic(0.1, 1.0, 5, 8, "triangular"), fl.Cyclic(0.1, 1.0, 5, None, "triangular2"),
         fl.Cyclic(0.1, 1.0, 5, 3, "exp_range", 0.98), fl.Cyclic(1.0, 0.1, 2.5, 4.5),
         fl.Cyclic(0.1, 1.0, 4, 6).momentum(),
+        fl.Cyclic(0.0, 1.0, 389.0, None, "exp_range", 0.99999),  # gamma inexact in float32
         fl.OneCycle(1.0, 100), fl.OneCycle(1.0, 100, 0.25, "linear", three_phase=True),
         fl.OneCycle(1.0, 100, 0.0), fl.OneCycle(1.0, 10.5, 1.0, "cos", 10.0, 100.0, True),
         fl.OneCycle(1.0, 100).momentum(), fl.OneCycleMomentum(80, 0.4, "linear", True),

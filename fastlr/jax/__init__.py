@@ -62,7 +62,8 @@ def schedule(s, total_steps=None, *, dtype=None):
       ``f.schedule`` is ``s``.
 
     Accuracy: equal to ``s(count)`` to the compute dtype's rounding: float64 within
-    ``1e-12`` of ``s``'s peak; float32 within a few ulps of the peak. In float32, integer
+    ``1e-12`` of ``s``'s peak; float32 within ``4e-6`` of the peak (a power's exponent
+    multiplies float32's rounding). In float32, integer
     counts stay exact integers wherever ``s`` compares them or counts with them
     (boundaries, milestones, stairs, cycles, the clocks of ``Warmup``/``Sequence``
     children and of every phase), so each switch happens AT its step also past float32's
@@ -70,9 +71,9 @@ def schedule(s, total_steps=None, *, dtype=None):
     cannot hold stays rounded: a fractional length or boundary (a cycle of 6.9 steps is
     6.900000095, so far into a run of them the position drifts by ``t * 6e-8`` steps), a
     float count, and the SGDR cycles of ``CosineRestarts`` past its 4096th (found by a
-    corrected closed form; with ``cycle_mult=1.001`` that is past step
-    ``59000 * cycle_steps``, with 1.01 never before ``2**53``). Under x64
-    all of these are the reference's float64 values.
+    corrected closed form; that is past step ``59000 * cycle_steps`` with
+    ``cycle_mult=1.001``, ``5e19 * cycle_steps`` with 1.01). Under x64 all of these are
+    the reference's float64 values, to float64 rounding.
 
     ``jax.grad`` of ``f`` at a float count is the schedule's slope there (0 on flat and
     stepped parts) and never NaN: every branch that ``jnp.where`` does not select gets an

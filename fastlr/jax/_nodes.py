@@ -47,6 +47,8 @@ from .. import _validate as _v
 
 __all__ = ["Node", "Clock", "build", "evaluate", "kind", "KINDS", "MAX_CYCLES"]
 
+_F64_TINY = float(np.finfo(np.float64).tiny)
+
 #: the largest table of SGDR cycle starts kept per CosineRestarts node (8 bytes each)
 MAX_CYCLES = 4096
 
@@ -207,6 +209,17 @@ def _cospi(x):
     return jnp.cos(math.pi * x)
 
 
+def _cpow(g, x):
+    """``g ** x`` for a Python constant ``g > 0``. In float32, ``g`` itself would be
+    rounded (0.99999 is 0.99998999) and ``x`` multiply that error (4e-6 at x = 326), so
+    it is ``exp(x * log(g))`` with ``log(g)`` from float64: one rounding of the exponent.
+    In float64, ``pow`` as the reference, unless ``g`` is subnormal: XLA flushes those
+    to 0, and ``0 ** x`` would lose a value like ``(1e-308) ** 0.04``."""
+    if x.dtype == jnp.float64 and g >= _F64_TINY:
+        return jnp.power(jnp.asarray(g, x.dtype), x)
+    return jnp.exp(x * math.log(g))
+
+
 def _pow_pos(base, p):
     """``base ** p`` for ``p > 0``, 0 where ``base <= 0``, with a finite gradient there."""
     ok = base > 0
@@ -237,7 +250,7 @@ def _pow_const(g, k):
     """``g ** k`` for a constant ``g >= 0`` and a gradient-free ``k >= 0`` (0**0 = 1)."""
     if g == 0.0:
         return jnp.where(k == 0, 1.0, 0.0).astype(k.dtype)
-    return jnp.power(jnp.asarray(g, k.dtype), k)
+    return _cpow(g, k)
 
 
 @kind("multistep")
@@ -259,9 +272,9 @@ def _exponential(node, t):
     if fin == fin and g > 1.0:
         # growth is clamped at fin; past the crossing the exponent is capped one decay
         # unit further, so pow never overflows (inf would make a NaN gradient)
-        cross = math.log(fin / lr) / math.log(g) if fin > 0.0 else 0.0
+        cross = (math.log(fin) - math.log(lr)) / math.log(g) if fin > 0.0 else 0.0
         e = jnp.minimum(e, max(cross, 0.0) + 1.0)
-    value = lr * jnp.power(jnp.asarray(g, t.x.dtype), e)
+    value = lr * _cpow(g, e)
     if fin == fin:
         if g < 1.0:
             value = jnp.maximum(value, fin)
@@ -357,7 +370,7 @@ def _restarts(node, t):
             beyond = idx == last
             i = jnp.where(beyond, far, i)
             pos = jnp.where(beyond, t.x - far_start, pos)
-    length = c * jnp.power(jnp.asarray(m, dt), i)
+    length = c * _cpow(m, i)
     peak = lr * _pow_const(decay, i)
     x = jnp.clip(pos / length, 0.0, 1.0)
     return fin + (peak - fin) * (0.5 * (1.0 + _cospi(x)))
@@ -394,9 +407,9 @@ def _cyclic(node, t):
     if node.flag == 0:
         scale = 1.0
     elif node.flag == 1:
-        scale = 1.0 / jnp.power(jnp.asarray(2.0, t.x.dtype), k)
+        scale = 1.0 / _cpow(2.0, k)
     else:
-        scale = jnp.power(jnp.asarray(g, t.x.dtype), t.x)
+        scale = _cpow(g, t.x)
     return base + (top - base) * f * scale
 
 
@@ -487,7 +500,7 @@ def _warmup(node, t):
         if peak == 0.0:                         # 0 ** x: start at 0, then 0
             rise = jnp.where(x > 0, 0.0, start)
         else:
-            rise = start * jnp.power(jnp.asarray(peak / start, t.x.dtype), x)
+            rise = start * _cpow(peak / start, x)
     else:
         rise = start + (peak - start) * (0.5 * (1.0 - _cospi(x)))
     return jnp.where(lt(t, W), rise, child)
