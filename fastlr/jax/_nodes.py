@@ -1,0 +1,522 @@
+"""The schedule tree as ``jax.numpy`` operations: one function per node kind.
+
+:func:`build` turns a schedule's ``_spec()`` tree (the one the compiled engine flattens,
+``(kind, flag, params, arrays, children)``) into :class:`Node` objects, once, outside of
+any trace. :func:`evaluate` then writes each node's formula as jnp operations on a
+:class:`Clock`. Adding a node kind is one function registered with ``@kind("name")``.
+
+Each formula is the ``_value`` of its reference class (fastlr/reference), with three
+deliberate differences, none of which changes a value beyond rounding:
+
+- **Exact integer steps.** optax passes an int32 count, and float32 holds integers
+  exactly only up to 2**24. So while the step is an integer, comparisons with the
+  schedule's boundaries, stair indices ``floor(t / c)`` and local clocks ``t - b`` are
+  computed on the integer (a comparison ``t >= c`` becomes ``n >= ceil(c)``, ``c`` in
+  float64 as the reference has it), and so is the clock of a phase that starts at ``b``
+  (``t - b``, rounded once); only then is it converted to float. Steps therefore switch
+  AT every boundary at any count, in float32 too, and a short phase late in a long run
+  (a decay of 100 steps after 2**24) is as precise as at the start.
+- **Divisions by a constant are not exact.** XLA computes ``x / c`` for a constant
+  ``c`` as ``x * (1/c)`` (off by an ulp), so no formula relies on a quotient being exact:
+  stairs ``floor(t / c)`` are corrected by comparing ``k * c`` with ``t``, and a value
+  that must vanish at a point is written so that its numerator does.
+- **Branches are selects.** ``jnp.where`` evaluates both sides, so every side is fed an
+  argument inside its domain (a shifted clock is clamped at 0, a ``sqrt``/``pow`` base is
+  replaced where it is not used: the "double where"). Untaken branches then give neither
+  NaN values nor NaN gradients under ``jax.grad``.
+- **SGDR cycles from a table.** The cycle starts ``S(k)`` of ``CosineRestarts`` with
+  ``cycle_mult != 1`` are computed in Python with the reference's float64 formula, up to
+  ``2**53`` but at most :data:`MAX_CYCLES` + 1 of them (a bounded table, 16 KB in
+  float32), and looked up with ``searchsorted``: so the cycle of a step is the
+  reference's exact answer. Only when ``cycle_mult`` is so close to 1 that more cycles
+  start before 2**53 (``cycle_mult=1.001``, say), steps past the table's last start take
+  the closed form ``log1p(t (m-1)/c) / log(m)``, corrected by comparisons with ``S``
+  computed in the compute dtype: the reference's cycle under x64, but in float32 the
+  position within a cycle then carries float32's relative error of ``t``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _validate as _v
+
+__all__ = ["Node", "Clock", "build", "evaluate", "kind", "KINDS", "MAX_CYCLES"]
+
+_F64_TINY = float(np.finfo(np.float64).tiny)
+
+#: the largest table of SGDR cycle starts kept per CosineRestarts node (8 bytes each)
+MAX_CYCLES = 4096
+
+
+class Node(NamedTuple):
+    """One node of a schedule tree, ready to evaluate (built outside any trace)."""
+
+    kind: str
+    flag: int
+    params: tuple
+    arrays: tuple
+    kids: tuple          # Node objects
+    schedules: tuple     # the child schedules themselves (Warmup reads its peak from one)
+    extra: Any           # what a node kind precomputes in Python (see PREPARE)
+
+
+class Clock(NamedTuple):
+    """The step a node sees: ``x`` in the compute dtype and, while the step is an
+    integer, ``n``, the same step as an exact integer array (else None)."""
+
+    x: Any
+    n: Any = None
+
+
+#: kind name -> formula ``f(node, clock) -> values`` (the compute dtype, clock's shape)
+KINDS: dict[str, Callable[[Node, Clock], Any]] = {}
+#: kind name -> ``prepare(spec) -> extra``, run once when the tree is built
+PREPARE: dict[str, Callable[[tuple], Any]] = {}
+
+
+def kind(name, prepare=None):
+    """Register the formula of the node kind ``name`` (and its Python-side precomputation)."""
+    def register(fn):
+        KINDS[name] = fn
+        if prepare is not None:
+            PREPARE[name] = prepare
+        return fn
+    return register
+
+
+def build(schedule, what="s"):
+    """The :class:`Node` tree of a fastlr schedule; a TypeError names what cannot be traced."""
+    spec = schedule._spec()
+    if spec is None:
+        raise TypeError(
+            f"{what} is {type(schedule).__name__}, which runs a Python callable and has no "
+            "closed form; fastlr.jax.schedule needs a built-in schedule (write the function "
+            "in jax.numpy yourself, or replace the Lambda)")
+    name, flag, params, arrays, children = spec
+    if name not in KINDS:
+        raise TypeError(
+            f"{what} is {type(schedule).__name__} (node kind {name!r}), which fastlr.jax has "
+            f"no formula for; known kinds: {sorted(KINDS)}")
+    kids = tuple(build(c, f"{what}.{type(schedule).__name__}[{i}]")
+                 for i, c in enumerate(children))
+    prep = PREPARE.get(name)
+    return Node(name, int(flag), tuple(float(p) for p in params),
+                tuple(tuple(float(a) for a in arr) for arr in arrays), kids, tuple(children),
+                None if prep is None else prep(spec))
+
+
+def evaluate(node, clock):
+    return KINDS[node.kind](node, clock)
+
+
+# -- the clock: comparisons, stairs and shifts, exact on integer steps ---------------------
+
+def _imax(n):
+    return int(jnp.iinfo(n.dtype).max)
+
+
+def ge(t, c):
+    """``t >= c`` for a Python float ``c``."""
+    if t.n is None:
+        return t.x >= c
+    k = math.ceil(c)                         # integer n >= c  <=>  n >= ceil(c)
+    if k > _imax(t.n):
+        return jnp.zeros(t.n.shape, bool)
+    return t.n >= max(k, 0)
+
+
+def le(t, c):
+    """``t <= c`` for a Python float ``c``."""
+    if t.n is None:
+        return t.x <= c
+    k = math.floor(c)
+    if k >= _imax(t.n):
+        return jnp.ones(t.n.shape, bool)
+    return t.n <= max(k, -1)
+
+
+def lt(t, c):
+    return jnp.logical_not(ge(t, c))
+
+
+def shift(t, b):
+    """The clock ``max(t - b, 0)`` of a child that starts at ``b`` (clamped so that the
+    child, evaluated where it is not selected, still sees a valid step)."""
+    if b == 0:
+        return t
+    if t.n is not None and b == math.floor(b):
+        n = jnp.maximum(t.n - min(int(b), _imax(t.n)), 0)
+        return Clock(n.astype(t.x.dtype), n)
+    if t.n is not None:
+        # t - b = (n - floor(b)) - frac(b): the integer part exact, then one rounding,
+        # which in float64 is the reference's rounding of t - b
+        whole = math.floor(b)
+        m = t.n - min(whole, _imax(t.n))
+        return Clock(jnp.maximum(m.astype(t.x.dtype) - (b - whole), 0.0))
+    return Clock(jnp.maximum(t.x - b, 0.0))
+
+
+def since(t, b):
+    """``t - b`` in the compute dtype for a Python float ``b``: from the integer step when
+    there is one (one rounding, of a number no larger than the difference), so a formula
+    that runs from ``b`` sees its own clock to float32 precision, not that of ``t``."""
+    if t.n is None or not 0 <= b <= _imax(t.n):
+        return t.x - b
+    whole = math.floor(b)
+    return (t.n - whole).astype(t.x.dtype) - (b - whole)
+
+
+def stair(t, c):
+    """``floor(t / c)`` as (float index without gradient, integer index or None)."""
+    if t.n is not None and c == math.floor(c):
+        if c > _imax(t.n):
+            k = jnp.zeros_like(t.n)
+        else:
+            k = t.n // int(c)
+        return k.astype(t.x.dtype), k
+    # XLA divides by a constant as a product with its rounded reciprocal (off by an
+    # ulp: 60 * (1/60) < 1), so the floor is corrected by exact comparisons
+    k = jnp.floor(t.x / c)
+    k = jnp.where((k + 1.0) * c <= t.x, k + 1.0, k)
+    k = jnp.where(k * c > t.x, k - 1.0, k)
+    return jax.lax.stop_gradient(k), None
+
+
+def count_le(t, a):
+    """How many of the sorted Python floats ``a`` are ``<= t`` (``bisect_right``)."""
+    if not a:
+        return jnp.zeros(t.x.shape, jnp.int32)
+    if t.n is None:
+        return jnp.searchsorted(jnp.asarray(a, t.x.dtype), t.x, side="right")
+    top = _imax(t.n)
+    ks = [math.ceil(x) for x in a]
+    ks = [k for k in ks if k <= top]          # beyond the integer range: never reached
+    if not ks:
+        return jnp.zeros(t.n.shape, jnp.int32)
+    return jnp.searchsorted(jnp.asarray(ks, t.n.dtype), t.n, side="right")
+
+
+def _const(t, value):
+    return jnp.full(t.x.shape, value, t.x.dtype)
+
+
+def _cospi(x):
+    return jnp.cos(math.pi * x)
+
+
+def _cpow(g, x):
+    """``g ** x`` for a Python constant ``g > 0``. In float32, ``g`` itself would be
+    rounded (0.99999 is 0.99998999) and ``x`` multiply that error (4e-6 at x = 326), so
+    it is ``exp(x * log(g))`` with ``log(g)`` from float64: one rounding of the exponent.
+    In float64, ``pow`` as the reference, unless ``g`` is subnormal: XLA flushes those
+    to 0, and ``0 ** x`` would lose a value like ``(1e-308) ** 0.04``."""
+    if x.dtype == jnp.float64 and g >= _F64_TINY:
+        return jnp.power(jnp.asarray(g, x.dtype), x)
+    return jnp.exp(x * math.log(g))
+
+
+def _pow_pos(base, p):
+    """``base ** p`` for ``p > 0``, 0 where ``base <= 0``, with a finite gradient there."""
+    ok = base > 0
+    return jnp.where(ok, jnp.where(ok, base, 1.0) ** p, 0.0)
+
+
+# -- leaves --------------------------------------------------------------------------------
+
+@kind("constant")
+def _constant(node, t):
+    return _const(t, node.params[0])
+
+
+@kind("linear")
+def _linear(node, t):
+    s, e, T = node.params
+    return jnp.where(ge(t, T), e, s + (e - s) * (jnp.minimum(t.x, T) / T))
+
+
+@kind("step")
+def _step(node, t):
+    lr, size, g = node.params
+    k, _ = stair(t, size)
+    return lr * _pow_const(g, k)
+
+
+def _pow_const(g, k):
+    """``g ** k`` for a constant ``g >= 0`` and a gradient-free ``k >= 0`` (0**0 = 1)."""
+    if g == 0.0:
+        return jnp.where(k == 0, 1.0, 0.0).astype(k.dtype)
+    return _cpow(g, k)
+
+
+@kind("multistep")
+def _multistep(node, t):
+    lr, g = node.params
+    k = count_le(t, node.arrays[0]).astype(t.x.dtype)
+    return lr * _pow_const(g, k)
+
+
+@kind("exponential")
+def _exponential(node, t):
+    lr, g, d, fin = node.params
+    if lr == 0.0:
+        return _const(t, 0.0)
+    if node.flag:
+        e, _ = stair(t, d)
+    else:
+        e = t.x / d
+    if fin == fin and g > 1.0:
+        # growth is clamped at fin; past the crossing the exponent is capped one decay
+        # unit further, so pow never overflows (inf would make a NaN gradient)
+        cross = (math.log(fin) - math.log(lr)) / math.log(g) if fin > 0.0 else 0.0
+        e = jnp.minimum(e, max(cross, 0.0) + 1.0)
+    value = lr * _cpow(g, e)
+    if fin == fin:
+        if g < 1.0:
+            value = jnp.maximum(value, fin)
+        elif g > 1.0:
+            value = jnp.minimum(value, fin)
+    return value
+
+
+@kind("polynomial")
+def _polynomial(node, t):
+    lr, T, fin, power = node.params
+    # (T - t) / T rather than the reference's 1 - t/T: 0 exactly from T on, also where
+    # XLA's division by T is off by an ulp (pow(2**-56, 0.5) would be 4e-9 of the peak)
+    x = (T - jnp.minimum(t.x, T)) / T
+    return (lr - fin) * _pow_pos(x, power) + fin
+
+
+@kind("cosine")
+def _cosine(node, t):
+    lr, T, fin = node.params
+    x = jnp.minimum(t.x, T) / T
+    return fin + (lr - fin) * (0.5 * (1.0 + _cospi(x)))
+
+
+def _restart_starts(spec):
+    """The reference's cycle starts ``S(0), S(1), ...``: up to the first one past 2**53,
+    or the first MAX_CYCLES + 1 of them when there are more (``cycle_mult`` near 1)."""
+    _, _, (lr, c, m, fin, decay), _, _ = spec
+    if m == 1.0:
+        return None
+    starts = []
+    for k in range(MAX_CYCLES + 1):
+        try:
+            s = c * (math.pow(m, k) - 1.0) / (m - 1.0)
+        except OverflowError:
+            s = math.inf
+        starts.append(s)
+        if s > _v.MAX_STEP:
+            break
+    return tuple(starts)
+
+
+def _restart_cycle_closed(x, c, m, first):
+    """Cycle index (``>= first``) and start of the float step ``x`` past the table: the
+    float log, then corrections by comparing with ``S`` both ways (the cycle is the
+    largest ``i`` with ``S(i) <= t``, as in the reference)."""
+    if x.dtype == jnp.float64:
+        def start(k):                           # the reference's formula
+            return c * (jnp.power(jnp.asarray(m, x.dtype), k) - 1.0) / (m - 1.0)
+    else:
+        # float32: m**k - 1 cancels (m is near 1 here); expm1(k log m) does not
+        log_m = math.log(m)
+
+        def start(k):
+            return c * jnp.expm1(k * log_m) / (m - 1.0)
+    i = jnp.maximum(jnp.floor(jnp.log1p(x * ((m - 1.0) / c)) / math.log(m)), first)
+    for _ in range(2):                          # the log is off by at most one here
+        i = jnp.where(start(i) > x, jnp.maximum(i - 1.0, first), i)
+        i = jnp.where(start(i + 1.0) <= x, i + 1.0, i)
+    i = jax.lax.stop_gradient(i)
+    return i, start(i)
+
+
+@kind("restarts", prepare=_restart_starts)
+def _restarts(node, t):
+    lr, c, m, fin, decay = node.params
+    dt = t.x.dtype
+    if m == 1.0:
+        i, k = stair(t, c)
+        if k is not None:                       # t - i*c exactly
+            pos = (t.n - k * int(c)).astype(dt)
+        else:
+            pos = t.x - i * c
+    else:
+        starts = node.extra
+        idx = count_le(t, starts) - 1
+        i = idx.astype(dt)
+        top = None if t.n is None else _imax(t.n)
+        whole = [int(x) for x in starts if top is not None and x <= top]
+        if top is not None and all(w == x for w, x in zip(whole, starts)):
+            # integer starts (integer c and m) below the integer range: t - start exactly
+            # (idx never points past them: those starts are beyond every count)
+            pos = (t.n - jnp.asarray(whole, t.n.dtype)[idx]).astype(dt)
+        else:
+            # S as float32 hi + lo: t - hi is exact (Sterbenz: hi <= t < 2 hi, mostly),
+            # so the position keeps float32's relative precision, not S's rounding
+            hi = np.asarray(starts, dt)
+            lo = np.where(np.isfinite(hi), np.subtract(starts, hi, dtype=np.float64), 0.0)
+            pos = (t.x - jnp.asarray(hi)[idx]) - jnp.asarray(lo, dt)[idx]
+        if starts[-1] <= _v.MAX_STEP:           # a truncated table: the closed form past it
+            last = len(starts) - 1
+            far, far_start = _restart_cycle_closed(t.x, c, m, float(last))
+            beyond = idx == last
+            i = jnp.where(beyond, far, i)
+            pos = jnp.where(beyond, t.x - far_start, pos)
+    length = c * _cpow(m, i)
+    peak = lr * _pow_const(decay, i)
+    x = jnp.clip(pos / length, 0.0, 1.0)
+    return fin + (peak - fin) * (0.5 * (1.0 + _cospi(x)))
+
+
+@kind("invsqrt")
+def _invsqrt(node, t):
+    lr, W = node.params
+    return lr * jnp.sqrt(W / jnp.maximum(t.x, W))
+
+
+@kind("invtime")
+def _invtime(node, t):
+    lr, r, d = node.params
+    if node.flag:
+        p, _ = stair(t, d)
+    else:
+        p = t.x / d
+    return lr / (1.0 + r * p)
+
+
+@kind("cyclic")
+def _cyclic(node, t):
+    base, top, up, down, g = node.params
+    total = up + down
+    ratio = up / total
+    k, kn = stair(t, total)                     # cycle - 1
+    if kn is not None:
+        x = (t.n - kn * int(total)).astype(t.x.dtype) / total
+    else:
+        # the reference's 1 + t/total - cycle, without its float32 cancellation
+        x = (t.x - k * total) / total
+    f = jnp.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
+    if node.flag == 0:
+        scale = 1.0
+    elif node.flag == 1:
+        scale = 1.0 / _cpow(2.0, k)
+    else:
+        scale = _cpow(g, t.x)
+    return base + (top - base) * f * scale
+
+
+@kind("onecycle")
+def _onecycle(node, t):
+    total, pct_start = node.params[:2]
+    points = node.params[2:]
+    three, cosine = bool(node.flag & 2), not node.flag & 1
+    if three:
+        ends = (pct_start * total - 1.0, 2.0 * pct_start * total - 2.0, total - 1.0)
+    else:
+        ends = (pct_start * total - 1.0, total - 1.0)
+    # the reference walks the phases and takes the first whose end is >= t (the last one
+    # otherwise): select from the last phase back
+    start = [0.0] + list(ends[:-1])
+    value = None
+    for i in reversed(range(len(ends))):
+        s, e = start[i], ends[i]
+        if e > s:       # where this phase is selected, s < t <= e: the clip is for the rest
+            pct = jnp.clip(since(t, s) / (e - s), 0.0, 1.0)
+        else:           # a phase of zero or negative length is over as soon as it starts
+            pct = _const(t, 1.0)
+        a, b = points[i], points[i + 1]
+        v = b + (a - b) / 2.0 * (_cospi(pct) + 1.0) if cosine else (b - a) * pct + a
+        value = v if value is None else jnp.where(le(t, e), v, value)
+    return jnp.where(ge(t, total - 1.0), points[-1], value)
+
+
+@kind("wsd")
+def _wsd(node, t):
+    lr, W, stable, D, fin = node.params
+    stable_end = W + stable
+    decay_end = stable_end + D
+    if D > 0:
+        q = jnp.clip(since(t, stable_end) / D, 0.0, 1.0)
+        if node.flag == 0:
+            f = 1.0 - q
+        elif node.flag == 1:
+            f = 0.5 * (1.0 + _cospi(q))
+        else:
+            f = 1.0 - jnp.sqrt(jnp.where(q > 0, q, 1.0))
+            f = jnp.where(q > 0, f, 1.0)
+        val = jnp.where(ge(t, decay_end), fin, fin + (lr - fin) * f)
+    else:
+        val = _const(t, fin)
+    val = jnp.where(lt(t, stable_end), lr, val)
+    if W > 0:
+        val = jnp.where(lt(t, W), lr * (jnp.minimum(t.x, W) / W), val)
+    return val
+
+
+@kind("pwconst")
+def _pwconst(node, t):
+    bounds, values = node.arrays
+    return jnp.asarray(values, t.x.dtype)[count_le(t, bounds)]
+
+
+@kind("pwlinear")
+def _pwlinear(node, t):
+    s, y = node.arrays
+    if len(s) == 1:
+        return _const(t, y[0])
+    k = jnp.clip(count_le(t, s), 1, len(s) - 1)
+    sa, ya = jnp.asarray(s, t.x.dtype), jnp.asarray(y, t.x.dtype)
+    s0, s1, y0, y1 = sa[k - 1], sa[k], ya[k - 1], ya[k]
+    if t.n is not None and all(x == math.floor(x) and x <= _imax(t.n) for x in s):
+        # whole-step knots: the position in the segment from the integer step, exactly
+        pos = (t.n - jnp.asarray([int(x) for x in s], t.n.dtype)[k - 1]).astype(t.x.dtype)
+    else:
+        pos = t.x - s0
+    inner = y0 + (y1 - y0) * (pos / (s1 - s0))
+    return jnp.where(le(t, s[0]), y[0], jnp.where(ge(t, s[-1]), y[-1], inner))
+
+
+# -- composites ----------------------------------------------------------------------------
+
+@kind("warmup", prepare=lambda spec: float(spec[4][0](0.0)))
+def _warmup(node, t):
+    W, start = node.params[:2]
+    child = evaluate(node.kids[0], shift(t, W))
+    if W == 0:
+        return child
+    peak = node.extra                           # the child's value at 0 (reference: _peak)
+    x = jnp.minimum(t.x, W) / W
+    if node.flag == 0:
+        rise = start + (peak - start) * x
+    elif node.flag == 1:
+        if peak == 0.0:                         # 0 ** x: start at 0, then 0
+            rise = jnp.where(x > 0, 0.0, start)
+        else:
+            rise = start * _cpow(peak / start, x)
+    else:
+        rise = start + (peak - start) * (0.5 * (1.0 - _cospi(x)))
+    return jnp.where(lt(t, W), rise, child)
+
+
+@kind("sequence")
+def _sequence(node, t):
+    bounds = node.arrays[0]
+    idx = count_le(t, bounds)
+    out = evaluate(node.kids[0], t)
+    for i, b in enumerate(bounds, start=1):
+        # a repeated boundary leaves an empty segment, which count_le never selects
+        out = jnp.where(idx == i, evaluate(node.kids[i], shift(t, b)), out)
+    return out
+
+
+@kind("scaled")
+def _scaled(node, t):
+    return node.params[0] * evaluate(node.kids[0], t)
