@@ -183,7 +183,16 @@ def as_steps(t):
         return x
     if isinstance(t, (str, bytes)) or t is None:
         raise TypeError(f"step must be a number or an array of numbers, got {_describe(t)}")
-    arr = np.asarray(t)
+    try:
+        arr = np.asarray(t)
+    except TypeError as exc:
+        # a jax tracer (inside jit/vmap/grad) cannot become an ndarray: say what works
+        if type(exc).__name__.startswith("Tracer"):
+            raise TypeError(
+                "a fastlr schedule computes with numpy and cannot take a traced jax value "
+                f"(got {type(t).__name__}: inside jax.jit, vmap or grad); use "
+                "fastlr.jax.schedule(s), which computes it in jax.numpy") from None
+        raise
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"steps must have an integer or float dtype, got dtype {arr.dtype}")
     if arr.dtype.kind in "iu" and arr.dtype.itemsize >= 8 and arr.size:

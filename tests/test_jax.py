@@ -379,8 +379,6 @@ def test_adding_a_node_kind_is_one_function():
         del fj._nodes.KINDS["test-doubled"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the tracer check in fastlr/_validate.py "
-                                       "as_steps (the lead adds it; then drop this mark)")
 def test_plain_schedule_on_a_tracer_points_to_fastlr_jax(fl):
     s = fl.Cosine(1.0, 10)
     with pytest.raises(TypeError, match="fastlr.jax.schedule"):
