@@ -81,7 +81,6 @@ def extensions():
             "initializedcheck": DEBUG,
             "cdivision": True,
             "embedsignature": True,
-            "freethreading_compatible": True,
         },
     )
 

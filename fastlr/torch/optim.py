@@ -43,22 +43,17 @@ update each rank's local shard in place and the state tensors are DTensors like 
 params, as distributed checkpointing expects. The C kernels use
 :func:`fastlr.set_num_threads` threads, not ``torch.get_num_threads()``.
 
-``import fastlr`` never imports torch; importing this module without torch raises an
-``ImportError`` that says how to install it.
+``import fastlr`` never imports torch; importing this module without torch raises the
+``ImportError`` of :mod:`fastlr.torch`, which says how to install it.
 """
 from __future__ import annotations
 
 import operator
 
-try:
-    import torch
-    from torch.optim import Optimizer as _TorchOptimizer
-except ImportError as exc:
-    raise ImportError(
-        "fastlr.torch needs PyTorch, which is not installed (or failed to import: "
-        f"{exc}). Install it with `pip install torch` (or `pip install 'fastlr[torch]'`; "
-        "PyTorch's install guide lists the CPU-only builds), then import fastlr.torch again."
-    ) from exc
+# torch is there: fastlr/torch/__init__.py (always imported first) raised the ImportError
+# with the install hint otherwise
+import torch
+from torch.optim import Optimizer as _TorchOptimizer
 
 import numpy as np
 
