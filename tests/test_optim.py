@@ -145,9 +145,11 @@ def test_lion_matches_torch_transcription(fl, dtype, wd):
 # ---- schedule-free: the paper's three sequences, kept explicitly ---------------------------
 
 def schedule_free_oracle(params, grads, *, adam, lr, beta, wd, warmup, r, power,
-                         beta2=0.999, eps=1e-8):
+                         beta2=0.999, eps=1e-8, paper=False):
     """x, y, z as in Defazio et al. 2024 (Algorithm 1; the explicit reference
-    implementation): z <- z - lr_t*u, x <- (1-c) x + c z, y <- (1-beta) z + beta x."""
+    implementation): z <- z - lr_t*u, x <- (1-c) x + c z, y <- (1-beta) z + beta x.
+    Adam's bias correction divides v (schedulefree >= 1.3), or with ``paper`` scales
+    lr_t (schedulefree's AdamWScheduleFreePaper)."""
     x = [p.astype(np.float64) for p in params]
     y = [p.copy() for p in x]
     z = [p.copy() for p in x]
@@ -155,8 +157,10 @@ def schedule_free_oracle(params, grads, *, adam, lr, beta, wd, warmup, r, power,
     lr_max, weight_sum = -1.0, 0.0
     for k, g in enumerate(grads):
         lr_t = lr * ((k + 1) / warmup if k < warmup else 1.0)
-        if adam:
-            lr_t *= math.sqrt(1 - beta2 ** (k + 1))
+        bc2 = 1 - beta2 ** (k + 1)
+        if adam and paper:
+            lr_t *= math.sqrt(bc2)
+            bc2 = 1.0
         lr_max = max(lr_t, lr_max)
         weight = (k + 1) ** r * lr_max ** power
         weight_sum += weight
@@ -165,7 +169,7 @@ def schedule_free_oracle(params, grads, *, adam, lr, beta, wd, warmup, r, power,
             gi = gi.astype(np.float64)
             if adam:
                 v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
-                u = gi / (np.sqrt(v[i]) + eps) + wd * y[i]
+                u = gi / (np.sqrt(v[i] / bc2) + eps) + wd * y[i]
             else:
                 u = gi + wd * y[i]
             z[i] = z[i] - lr_t * u
@@ -174,17 +178,21 @@ def schedule_free_oracle(params, grads, *, adam, lr, beta, wd, warmup, r, power,
     return x, y
 
 
-@pytest.mark.parametrize("name", ["ScheduleFreeSGD", "ScheduleFreeAdamW"])
+@pytest.mark.parametrize("name", ["ScheduleFreeSGD", "ScheduleFreeAdamW",
+                                  "ScheduleFreeAdamW-paper"])
 @pytest.mark.parametrize("wd,warmup,r", [(0.0, 0, 0.0), (0.01, 5, 1.0)])
 def test_schedule_free_follows_the_paper(fl, name, wd, warmup, r):
+    name, _, form = name.partition("-")
     adam = name == "ScheduleFreeAdamW"
     lr, beta = (0.01, 0.9) if adam else (0.1, 0.8)
     params, grads = data(np.float64, 60, seed=6)
     opts = dict(lr=lr, weight_decay=wd, warmup_steps=warmup, r=r)
     opts.update(betas=(beta, 0.999)) if adam else opts.update(momentum=beta)
+    if form:
+        opts.update(formulation=form)
     ys, opt = run(fl, name, opts, params, grads)
     x, y = schedule_free_oracle(params, grads, adam=adam, lr=lr, beta=beta, wd=wd,
-                                warmup=warmup, r=r, power=2.0)
+                                warmup=warmup, r=r, power=2.0, paper=form == "paper")
     assert_close(ys, y, 1e-10)
     opt.eval_params()
     assert not opt.train_mode
