@@ -206,6 +206,41 @@ def test_schedule_free_follows_the_paper(fl, name, wd, warmup, r):
     assert_close(ys, y, 1e-10)
 
 
+# Two steps worked by hand (p0 = 1, grads 0.5 then -1, lr = 0.1, beta = 0.9, beta2 = 0.5,
+# eps = 0, no decay/warmup, r = 0, weight_lr_power = 2).
+#   SGD: step 0 c = 1, y = 1 - 0.1*0.5 = 0.95 = z; step 1 c = 0.01/0.02 = 1/2,
+#     y = 0.95 + 0.1*(0.9/2 - 1)*(-1) = 1.005, z = 0.95 + 0.1 = 1.05, x = (0.95 + 1.05)/2 = 1.
+#   AdamW (current): step 0 v = 0.125, bc2 = 0.5, u = 0.5/sqrt(0.25) = 1, y = z = 0.9;
+#     step 1 v = 0.5625, bc2 = 0.75, u = -1/sqrt(0.75) = -2/sqrt(3), c = 1/2,
+#     y = 0.9 + 0.1*0.55*2/sqrt(3), z = 0.9 + 0.2/sqrt(3), x = (0.9 + z)/2.
+#   AdamW (paper): lr_0 = 0.1*sqrt(0.5), u = 0.5/sqrt(0.125) = sqrt(2): y = z = 0.9 again;
+#     lr_1 = 0.1*sqrt(0.75), weights 0.005 then 0.0075, so c = 0.6; u = -1/0.75 = -4/3,
+#     y = 0.9 + lr_1*(1 - 0.9*0.4)*4/3, z = 0.9 + lr_1*4/3 = 0.9 + 0.2/sqrt(3),
+#     x = 0.4*0.9 + 0.6*z.
+_R3 = math.sqrt(3.0)
+SF_BY_HAND = [
+    ("ScheduleFreeSGD", dict(momentum=0.9), (0.95, 1.005), 1.0, 0.1),
+    ("ScheduleFreeAdamW", dict(betas=(0.9, 0.5), eps=0.0), (0.9, 0.9 + 0.11 / _R3),
+     (0.9 + 0.9 + 0.2 / _R3) / 2, 0.1),
+    ("ScheduleFreeAdamW", dict(betas=(0.9, 0.5), eps=0.0, formulation="paper"),
+     (0.9, 0.9 + 0.1 * math.sqrt(0.75) * 0.64 * 4 / 3), 0.36 + 0.6 * (0.9 + 0.2 / _R3),
+     0.1 * math.sqrt(0.75)),
+]
+
+
+@pytest.mark.parametrize("name,kw,ys,x,last_lr", SF_BY_HAND,
+                         ids=["sgd", "adamw", "adamw-paper"])
+def test_schedule_free_two_steps_by_hand(fl, name, kw, ys, x, last_lr):
+    p = np.array([1.0])
+    opt = getattr(fl, name)([p], lr=0.1, **kw)
+    for g, y in zip((0.5, -1.0), ys):
+        opt.step([np.array([g])])
+        assert p[0] == pytest.approx(y, rel=1e-15, abs=0)
+    assert opt.last_lr == pytest.approx(last_lr, rel=1e-15)
+    opt.eval_params()
+    assert p[0] == pytest.approx(x, rel=1e-15, abs=0)
+
+
 def test_schedule_free_eval_before_any_step_is_a_no_op(fl):
     p = np.arange(5.0)
     opt = fl.ScheduleFreeAdamW([p])

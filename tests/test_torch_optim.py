@@ -585,6 +585,87 @@ def test_schedule_free_group_without_grads_still_advances():
     assert [g["k"] for g in opt.param_groups] == [3, 3]    # as schedulefree
 
 
+# ---- the schedulefree package itself ----------------------------------------------------------
+
+def _schedulefree():
+    try:
+        import schedulefree
+    except ImportError:
+        pytest.skip("schedulefree is not installed (pip install schedulefree): the "
+                    "comparison with it cannot run")
+    return schedulefree
+
+
+SF_PEERS = [  # (fastlr class, its kwargs, schedulefree class name, its kwargs)
+    ("ScheduleFreeSGD", {}, "SGDScheduleFree", {}),
+    ("ScheduleFreeAdamW", {}, "AdamWScheduleFree", {}),
+    ("ScheduleFreeAdamW", {"formulation": "current"}, "AdamWScheduleFree", {}),
+    ("ScheduleFreeAdamW", {"formulation": "paper"}, "AdamWScheduleFreePaper", {}),
+]
+SF_OPTS = [dict(lr=0.01), dict(lr=0.02, weight_decay=0.05, warmup_steps=7, r=0.5,
+                                  weight_lr_power=1.5)]
+
+
+@pytest.mark.parametrize("ours,ours_kw,peer,peer_kw", SF_PEERS,
+                         ids=[f"{p}-{kw.get('formulation', 'default')}"
+                              for _, kw, p, _ in SF_PEERS])
+@pytest.mark.parametrize("opts", SF_OPTS, ids=["defaults", "all-options"])
+def test_schedule_free_matches_the_schedulefree_package(ours, ours_kw, peer, peer_kw, opts,
+                                                        dtype):
+    """y during training, x after eval(), and the rate of each step, against the
+    installed schedulefree (for-loop path), for the numpy classes and the torch front
+    ends."""
+    sf = _schedulefree()
+    if ours == "ScheduleFreeSGD":
+        opts = dict(opts, momentum=0.8)
+    steps = 100
+    params, grads = data(dtype, steps, seed=31, shapes=[(7,), (5, 3)])
+    theirs_t = [torch.from_numpy(p.copy()) for p in params]
+    theirs = getattr(sf, peer)(theirs_t, foreach=False, **opts, **peer_kw)
+    theirs.train()
+    np_params = [p.copy() for p in params]
+    np_opt = getattr(fastlr, ours)(np_params, **opts, **ours_kw)
+    ts = tensors(params)
+    opt = getattr(fo, ours)(ts, **opts, **ours_kw)
+    for g in grads:
+        for t, gi in zip(theirs_t, g):
+            t.grad = torch.from_numpy(gi.copy())
+        theirs.step()
+        np_opt.step(g)
+        set_grads(ts, g)
+        opt.step()
+        assert np_opt.last_lr == pytest.approx(theirs.param_groups[0]["scheduled_lr"],
+                                               rel=1e-15)
+    rtol = RTOL[dtype] * 10       # torch fuses a few multiply-adds: float rounding
+    y = [t.numpy().copy() for t in theirs_t]
+    assert_close(np_params, y, rtol)
+    assert bits_differ([t.detach().numpy() for t in ts], np_params) == 0
+    assert opt.param_groups[0]["scheduled_lr"] == np_opt.last_lr
+    assert opt.param_groups[0]["lr_max"] == pytest.approx(theirs.param_groups[0]["lr_max"],
+                                                          rel=1e-15)
+    theirs.eval()
+    np_opt.eval_params()
+    opt.eval()
+    assert_close(np_params, [t.numpy() for t in theirs_t], rtol)
+    assert bits_differ([t.detach().numpy() for t in ts], np_params) == 0
+
+
+def test_schedule_free_adamw_formulations_differ_as_schedulefree_says():
+    """The default and the paper form really are different methods (so the test above
+    can tell which one we run): after 100 steps at the defaults they are ~1e-2 apart."""
+    params, grads = data(np.float64, 100, seed=32, shapes=[(50,)])
+    out = {}
+    for form in ("current", "paper"):
+        ps, _ = numpy_run("ScheduleFreeAdamW", dict(formulation=form), params, grads)
+        out[form] = ps[0]
+    assert np.max(np.abs(out["current"] - out["paper"])) > 1e-3
+
+
+def test_schedule_free_adamw_torch_formulation_is_checked():
+    with pytest.raises(ValueError, match="formulation must be one of 'current', 'paper'"):
+        fo.ScheduleFreeAdamW([torch.nn.Parameter(torch.zeros(2))], formulation="v1.2")
+
+
 # ---- errors: what the C kernels cannot take -------------------------------------------------
 
 @pytest.mark.parametrize("make,exc,match", [
