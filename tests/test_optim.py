@@ -595,3 +595,136 @@ def test_schedule_free_weight_overflow_is_a_clean_error(fl):
         opt.step([np.ones(3)])                   # 2**1024 overflows
     np.testing.assert_array_equal(p, before)     # nothing written
     assert opt.step_count == 1
+
+
+# ---- any float hyperparameter read per step may be a schedule ----------------------------------
+
+SCHEDULABLE = [   # (class, kwargs, the hyperparameters that may be schedules)
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01),
+     ("lr", "momentum", "dampening", "weight_decay")),
+    ("Adam", dict(lr=0.01, weight_decay=0.01, amsgrad=True, eps=1e-3),
+     ("lr", "beta1", "beta2", "eps", "weight_decay")),
+    ("AdamW", dict(lr=0.01, eps=1e-3), ("lr", "beta1", "beta2", "eps", "weight_decay")),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, weight_decay=0.01, eps=1e-3, centered=True),
+     ("lr", "alpha", "eps", "momentum", "weight_decay")),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, eps=1e-3),
+     ("lr", "lr_decay", "weight_decay", "eps")),
+    ("Lion", dict(lr=1e-3, weight_decay=0.1), ("lr", "beta1", "beta2", "weight_decay")),
+    ("ScheduleFreeSGD", dict(lr=0.1, weight_decay=0.01, r=0.5),
+     ("lr", "momentum", "weight_decay", "r", "weight_lr_power")),
+    ("ScheduleFreeAdamW", dict(lr=0.01, weight_decay=0.01, r=0.5, eps=1e-3),
+     ("lr", "beta1", "beta2", "eps", "weight_decay", "r", "weight_lr_power")),
+]
+SCHEDULED = [(n, kw, h) for n, kw, hs in SCHEDULABLE for h in hs]
+SCHEDULED_IDS = [f"{n}-{h}" for n, _, h in SCHEDULED]
+
+
+def _base(name, kwargs, hp):
+    """The plain value of ``hp`` in ``kwargs`` (or the constructor's default)."""
+    if hp in ("beta1", "beta2"):
+        betas = kwargs.get("betas",
+                           inspect.signature(getattr(ref, name)).parameters["betas"].default)
+        return betas[hp == "beta2"]
+    if hp in kwargs:
+        return kwargs[hp]
+    return inspect.signature(getattr(ref, name)).parameters[hp].default
+
+
+def _with(name, kwargs, hp, value):
+    """``kwargs`` with ``hp`` set to ``value`` (into the betas pair for beta1/beta2)."""
+    out = dict(kwargs)
+    if hp in ("beta1", "beta2"):
+        betas = list(out.get("betas", inspect.signature(getattr(ref, name))
+                             .parameters["betas"].default))
+        betas[hp == "beta2"] = value
+        out["betas"] = tuple(betas)
+    else:
+        out[hp] = value
+    return out
+
+
+def _wobble(base):
+    # stays in (0.96 base, base]: inside every option's bounds when base is
+    return lambda t: base * (1.0 - 0.02 * (1.0 + math.sin(t)))
+
+
+@pytest.mark.parametrize("name,kwargs,hp", SCHEDULED, ids=SCHEDULED_IDS)
+def test_a_scheduled_hyperparameter_is_the_value_of_its_step(fl, name, kwargs, hp, dtype):
+    """A schedule is evaluated at the optimizer's step: bit for bit the same as writing
+    its values into param_groups before each step."""
+    sched = _wobble(_base(name, kwargs, hp))
+    params, grads = data(dtype, 12, seed=40)
+    ours, opt = run(fl, name, _with(name, kwargs, hp, sched), params, grads)
+    manual = [p.copy() for p in params]
+    other = getattr(fl, name)(manual, **_with(name, kwargs, hp, sched(0)))
+    for t, g in enumerate(grads):
+        other.param_groups[0].update(_with(name, other.param_groups[0], hp, sched(t)))
+        other.step(g)
+    for a, b in zip(ours, manual):
+        np.testing.assert_array_equal(a, b)
+    plain, _ = run(fl, name, kwargs, params, grads)
+    assert any(not np.array_equal(a, b) for a, b in zip(ours, plain))  # it did vary
+    if name.startswith("ScheduleFree"):    # x uses the beta of the last step
+        opt.eval_params()
+        other.eval_params()
+        for a, b in zip(ours, manual):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name,kwargs,hp", SCHEDULED, ids=SCHEDULED_IDS)
+def test_a_scheduled_value_out_of_bounds_fails_before_writing(fl, name, kwargs, hp):
+    base = _base(name, kwargs, hp)
+    bad = math.nan if hp == "dampening" else -0.5      # dampening has no bounds
+    params, grads = data(np.float64, 3, seed=41)
+    ps = [p.copy() for p in params]
+    opt = getattr(fl, name)(ps, **_with(name, kwargs, hp,
+                                        lambda t: bad if t == 2 else base))
+    for g in grads[:2]:
+        opt.step(g)
+    before, saved = [p.copy() for p in ps], opt.state_dict()
+    shown = "nan" if bad != bad else "-0.5"
+    with pytest.raises(ValueError, match=rf"^{hp} must .*got {shown} .*step 2"):
+        opt.step(grads[2])
+    assert opt.step_count == 2
+    for a, b in zip(ps, before):
+        np.testing.assert_array_equal(a, b)
+    after = opt.state_dict()
+    for st_a, st_b in zip(after["state"], saved["state"]):
+        for k in st_a:
+            np.testing.assert_array_equal(st_a[k], st_b[k])
+    assert after["groups"] == saved["groups"]
+
+
+@pytest.mark.parametrize("name,hp,value", [
+    ("Adagrad", "initial_accumulator_value", 0.1), ("ScheduleFreeAdamW", "warmup_steps", 3),
+    ("Adam", "amsgrad", True), ("SGD", "nesterov", True), ("RMSprop", "centered", True),
+    ("ScheduleFreeAdamW", "formulation", "paper")])
+def test_structural_options_stay_plain(fl, name, hp, value):
+    with pytest.raises(TypeError, match=rf"^{hp} must be"):
+        getattr(fl, name)([np.zeros(3)], **{hp: lambda t: value})
+
+
+def test_nesterov_checks_a_scheduled_dampening_at_each_step(fl):
+    p = np.ones(3)
+    opt = fl.SGD([p], lr=0.1, momentum=0.9, nesterov=True,
+                 dampening=lambda t: 0.0 if t < 1 else 0.1)
+    opt.step([np.ones(3)])
+    with pytest.raises(ValueError, match=r"nesterov.*dampening=0\.1"):
+        opt.step([np.ones(3)])
+    assert opt.step_count == 1
+    with pytest.raises(ValueError, match="nesterov"):
+        fl.SGD([np.ones(3)], momentum=0.9, nesterov=True, dampening=0.1)
+
+
+RESUME_SCHEDULED = [
+    ("Adam", lambda fl: dict(lr=0.01, betas=(0.9, _wobble(0.999)), eps=_wobble(1e-6))),
+    ("RMSprop", lambda fl: dict(lr=0.01, alpha=fl.Cosine(0.99, 20, final_lr=0.9))),
+    ("Adagrad", lambda fl: dict(lr=0.1, lr_decay=_wobble(0.01))),
+    ("ScheduleFreeAdamW", lambda fl: dict(lr=0.01, betas=(_wobble(0.9), _wobble(0.999)),
+                                          r=_wobble(0.5), weight_lr_power=_wobble(2.0))),
+]
+
+
+@pytest.mark.parametrize("name,make", RESUME_SCHEDULED, ids=[n for n, _ in RESUME_SCHEDULED])
+def test_resume_with_scheduled_hyperparameters_is_bit_exact(fl, name, make, dtype):
+    test_resume_is_bit_exact(fl, name, make, dtype)

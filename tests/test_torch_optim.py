@@ -666,6 +666,41 @@ def test_schedule_free_adamw_torch_formulation_is_checked():
         fo.ScheduleFreeAdamW([torch.nn.Parameter(torch.zeros(2))], formulation="v1.2")
 
 
+# ---- schedules for any float hyperparameter pass through to the numpy classes ----------------
+
+def _wobble(base):
+    return lambda t: base * (1.0 - 0.02 * (1.0 + np.sin(t)))
+
+
+TORCH_SCHEDULED = [
+    ("SGD", dict(lr=0.05), dict(dampening=_wobble(0.1), momentum=_wobble(0.9))),
+    ("Adam", dict(lr=0.01), dict(betas=(_wobble(0.9), _wobble(0.999)), eps=_wobble(1e-3))),
+    ("AdamW", dict(lr=0.01, amsgrad=True), dict(betas=(0.9, _wobble(0.999)))),
+    ("RMSprop", dict(lr=0.01, centered=True),
+     dict(alpha=_wobble(0.99), eps=_wobble(1e-3), momentum=_wobble(0.5))),
+    ("Adagrad", dict(lr=0.1), dict(lr_decay=_wobble(0.01), eps=_wobble(1e-3))),
+    ("Lion", dict(lr=1e-3), dict(betas=(0.9, _wobble(0.99)))),
+    ("ScheduleFreeSGD", dict(lr=0.1), dict(r=_wobble(0.5), weight_lr_power=_wobble(2.0))),
+    ("ScheduleFreeAdamW", dict(lr=0.01, formulation="paper"),
+     dict(betas=(_wobble(0.9), _wobble(0.999)), eps=_wobble(1e-3), r=_wobble(0.5))),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,scheduled", TORCH_SCHEDULED,
+                         ids=[n for n, _, _ in TORCH_SCHEDULED])
+def test_scheduled_hyperparameters_pass_through(name, kwargs, scheduled):
+    params, grads = data(np.float64, 12, seed=33)
+    expected, nopt = numpy_run(name, {**kwargs, **scheduled}, params, grads)
+    plain, _ = numpy_run(name, kwargs, params, grads)
+    assert bits_differ(expected, plain) > 0            # the schedules did something
+    ts = tensors(params)
+    opt = getattr(fo, name)(ts, **kwargs, **scheduled)
+    for g in grads:
+        set_grads(ts, g)
+        opt.step()
+    assert bits_differ([t.detach().numpy() for t in ts], expected) == 0
+
+
 # ---- errors: what the C kernels cannot take -------------------------------------------------
 
 @pytest.mark.parametrize("make,exc,match", [

@@ -133,7 +133,7 @@ class _Choice:
 
     def check(self, name, value):
         if not isinstance(value, str) or value not in self.choices:
-            raise ValueError(f"{name} must be one of {', '.join(map(repr, self.choices))}, "
+            raise (ValueError if isinstance(value, str) else TypeError)(f"{name} must be one of {', '.join(map(repr, self.choices))}, "
                              f"got {_shown(value)}")
         return value
 

@@ -670,7 +670,9 @@ class RMSprop(_KernelOptimizer):
                                       maximize=maximize, differentiable=differentiable))
 
     def _structure(self, group):
-        return (bool(group["centered"]), _scalar(group["momentum"]) > 0)
+        momentum = _scalar(group["momentum"])
+        # a schedule has a buffer from the start (as in fastlr.RMSprop)
+        return (bool(group["centered"]), callable(momentum) or momentum > 0)
 
 
 class Adagrad(_KernelOptimizer):
