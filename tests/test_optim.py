@@ -728,3 +728,19 @@ RESUME_SCHEDULED = [
 @pytest.mark.parametrize("name,make", RESUME_SCHEDULED, ids=[n for n, _ in RESUME_SCHEDULED])
 def test_resume_with_scheduled_hyperparameters_is_bit_exact(fl, name, make, dtype):
     test_resume_is_bit_exact(fl, name, make, dtype)
+
+
+@pytest.mark.parametrize("mod", [fastlr.kernels, ref.kernels], ids=["compiled", "reference"])
+def test_schedule_free_adamw_kernel_bias_correction(mod):
+    # p = 1, g = 0.5, v = 0 -> 0.125; ckp1 = 1 on the first step, so y = 1 - lr*u
+    for bc2, u in ((0.5, 1.0), (1.0, math.sqrt(2.0))):
+        p, z, v = np.array([1.0]), np.zeros(1), np.zeros(1)
+        mod.schedule_free_adamw(p, np.array([0.5]), z, v, lr=0.1, ckp1=1.0, beta2=0.5,
+                                eps=0.0, first_step=True, bias_correction2=bc2)
+        assert p[0] == pytest.approx(1.0 - 0.1 * u, rel=1e-15)
+        assert z[0] == p[0] and v[0] == 0.125
+    p, z, v = np.array([1.0]), np.zeros(1), np.zeros(1)
+    with pytest.raises(ValueError, match="bias_correction2 must be > 0"):
+        mod.schedule_free_adamw(p, np.array([0.5]), z, v, lr=0.1, ckp1=1.0,
+                                bias_correction2=0.0)
+    assert p[0] == 1.0 and v[0] == 0.0

@@ -650,6 +650,35 @@ def test_schedule_free_matches_the_schedulefree_package(ours, ours_kw, peer, pee
     assert bits_differ([t.detach().numpy() for t in ts], np_params) == 0
 
 
+@pytest.mark.parametrize("form,peer", [("current", "AdamWScheduleFree"),
+                                       ("paper", "AdamWScheduleFreePaper")])
+def test_schedule_free_adamw_checkpoints_move_to_and_from_schedulefree(form, peer):
+    sf = _schedulefree()
+    params, grads = data(np.float64, 6, seed=34, shapes=[(4,), (2, 3)])
+    theirs_t = [torch.from_numpy(p.copy()) for p in params]
+    theirs = getattr(sf, peer)(theirs_t, lr=0.01, warmup_steps=2, foreach=False)
+    theirs.train()
+    for g in grads[:3]:
+        for t, gi in zip(theirs_t, g):
+            t.grad = torch.from_numpy(gi.copy())
+        theirs.step()
+    ts = [torch.nn.Parameter(t.detach().clone()) for t in theirs_t]
+    opt = fo.ScheduleFreeAdamW(ts, lr=0.01, warmup_steps=2, formulation=form)
+    opt.load_state_dict(copy.deepcopy(theirs.state_dict()))
+    assert opt.param_groups[0]["formulation"] == form
+    back_t = [t.detach().clone() for t in theirs_t]
+    back = getattr(sf, peer)(back_t, lr=0.01, warmup_steps=2, foreach=False)
+    for g in grads[3:]:
+        for t, gi in zip(theirs_t, g):
+            t.grad = torch.from_numpy(gi.copy())
+        theirs.step()
+        set_grads(ts, g)
+        opt.step()
+    assert_close([t.detach().numpy() for t in ts], [t.numpy() for t in theirs_t], 1e-12)
+    back.load_state_dict(copy.deepcopy(opt.state_dict()))       # and back
+    assert back.param_groups[0]["k"] == 6
+
+
 def test_schedule_free_adamw_formulations_differ_as_schedulefree_says():
     """The default and the paper form really are different methods (so the test above
     can tell which one we run): after 100 steps at the defaults they are ~1e-2 apart."""

@@ -843,3 +843,9 @@ class ScheduleFreeAdamW(_ScheduleFree):
                                       warmup_steps=warmup_steps, r=r,
                                       weight_lr_power=weight_lr_power,
                                       formulation=formulation))
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            # a schedulefree checkpoint has no such key: its groups keep this optimizer's
+            group.setdefault("formulation", self.defaults["formulation"])
