@@ -744,3 +744,17 @@ def test_schedule_free_adamw_kernel_bias_correction(mod):
         mod.schedule_free_adamw(p, np.array([0.5]), z, v, lr=0.1, ckp1=1.0,
                                 bias_correction2=0.0)
     assert p[0] == 1.0 and v[0] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=st.sampled_from(SCHEDULED), amp=st.floats(0.0, 0.04), seed=st.integers(0, 99),
+       f32=st.booleans())
+def test_scheduled_hyperparameters_agree_between_backends(case, amp, seed, f32):
+    name, kwargs, hp = case
+    base = _base(name, kwargs, hp)
+    kw = _with(name, kwargs, hp, lambda t: base * (1.0 - amp * (1.0 + math.sin(3 * t))))
+    params, grads = data(np.float32 if f32 else np.float64, 8, seed=seed, shapes=[(5,), (3, 4)])
+    a, _ = run(fastlr, name, kw, params, grads)
+    b, _ = run(ref, name, kw, params, grads)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
