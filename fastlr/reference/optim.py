@@ -133,8 +133,9 @@ class _Choice:
 
     def check(self, name, value):
         if not isinstance(value, str) or value not in self.choices:
-            raise (ValueError if isinstance(value, str) else TypeError)(f"{name} must be one of {', '.join(map(repr, self.choices))}, "
-                             f"got {_shown(value)}")
+            error = ValueError if isinstance(value, str) else TypeError
+            raise error(f"{name} must be one of {', '.join(map(repr, self.choices))}, got "
+                        f"{_shown(value)}")
         return value
 
     def at(self, name, value, t):
