@@ -241,8 +241,9 @@ static void FL_SUF(sfsgd)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, pt
 }
 
 /* Schedule-free AdamW. c = {beta2, 1 - beta2, eps, wd, c_{t+1},
- * lr_t*(beta1*(1 - c) - 1), -lr_t}; flags L2, FIRST; s = z, v. p holds y.
- *   z = y (first);  v = v*beta2;  v = v + ((1 - beta2)*g)*g;  u = g/(sqrt(v) + eps)
+ * lr_t*(beta1*(1 - c) - 1), -lr_t, bc2}; flags L2, FIRST; s = z, v. p holds y.
+ * bc2 = 1 - beta2**t (schedulefree >= 1.3), or 1 for the paper form (v/1 is exact).
+ *   z = y (first);  v = v*beta2;  v = v + ((1 - beta2)*g)*g;  u = g/(sqrt(v/bc2) + eps)
  *   u = u + wd*y;  y = lerp(y, z, c);  y = y + coef*u;  z = z + (-lr_t)*u */
 static void FL_SUF(sfadamw)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptrdiff_t hi)
 {
@@ -253,7 +254,7 @@ static void FL_SUF(sfadamw)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, 
     const int l2 = (h->flags & FL_F_L2) != 0, first = (h->flags & FL_F_FIRST) != 0;
     const FL_T b2 = (FL_T)h->c[0], c2 = (FL_T)h->c[1], eps = (FL_T)h->c[2];
     const FL_T wd = (FL_T)h->c[3], ck = (FL_T)h->c[4], coef = (FL_T)h->c[5];
-    const FL_T nlr = (FL_T)h->c[6], omck = (FL_T)1 - ck;
+    const FL_T nlr = (FL_T)h->c[6], bc2 = (FL_T)h->c[7], omck = (FL_T)1 - ck;
     const int smallc = (ck < 0 ? -ck : ck) < (FL_T)0.5;
     ptrdiff_t i;
     for (i = 0; i < n; i++) {
@@ -261,7 +262,7 @@ static void FL_SUF(sfadamw)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, 
         vi = v[i] * b2;
         vi = vi + (c2 * gi) * gi;
         v[i] = vi;
-        u = gi / (FL_SQRT(vi) + eps);
+        u = gi / (FL_SQRT(vi / bc2) + eps);
         u = l2 ? u + wd * yi : u;
         yi = FL_SUF(lerp1)(yi, zi, ck, omck, smallc);
         y[i] = yi + coef * u;

@@ -145,9 +145,11 @@ def test_lion_matches_torch_transcription(fl, dtype, wd):
 # ---- schedule-free: the paper's three sequences, kept explicitly ---------------------------
 
 def schedule_free_oracle(params, grads, *, adam, lr, beta, wd, warmup, r, power,
-                         beta2=0.999, eps=1e-8):
+                         beta2=0.999, eps=1e-8, paper=False):
     """x, y, z as in Defazio et al. 2024 (Algorithm 1; the explicit reference
-    implementation): z <- z - lr_t*u, x <- (1-c) x + c z, y <- (1-beta) z + beta x."""
+    implementation): z <- z - lr_t*u, x <- (1-c) x + c z, y <- (1-beta) z + beta x.
+    Adam's bias correction divides v (schedulefree >= 1.3), or with ``paper`` scales
+    lr_t (schedulefree's AdamWScheduleFreePaper)."""
     x = [p.astype(np.float64) for p in params]
     y = [p.copy() for p in x]
     z = [p.copy() for p in x]
@@ -155,8 +157,10 @@ def schedule_free_oracle(params, grads, *, adam, lr, beta, wd, warmup, r, power,
     lr_max, weight_sum = -1.0, 0.0
     for k, g in enumerate(grads):
         lr_t = lr * ((k + 1) / warmup if k < warmup else 1.0)
-        if adam:
-            lr_t *= math.sqrt(1 - beta2 ** (k + 1))
+        bc2 = 1 - beta2 ** (k + 1)
+        if adam and paper:
+            lr_t *= math.sqrt(bc2)
+            bc2 = 1.0
         lr_max = max(lr_t, lr_max)
         weight = (k + 1) ** r * lr_max ** power
         weight_sum += weight
@@ -165,7 +169,7 @@ def schedule_free_oracle(params, grads, *, adam, lr, beta, wd, warmup, r, power,
             gi = gi.astype(np.float64)
             if adam:
                 v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
-                u = gi / (np.sqrt(v[i]) + eps) + wd * y[i]
+                u = gi / (np.sqrt(v[i] / bc2) + eps) + wd * y[i]
             else:
                 u = gi + wd * y[i]
             z[i] = z[i] - lr_t * u
@@ -174,17 +178,21 @@ def schedule_free_oracle(params, grads, *, adam, lr, beta, wd, warmup, r, power,
     return x, y
 
 
-@pytest.mark.parametrize("name", ["ScheduleFreeSGD", "ScheduleFreeAdamW"])
+@pytest.mark.parametrize("name", ["ScheduleFreeSGD", "ScheduleFreeAdamW",
+                                  "ScheduleFreeAdamW-paper"])
 @pytest.mark.parametrize("wd,warmup,r", [(0.0, 0, 0.0), (0.01, 5, 1.0)])
 def test_schedule_free_follows_the_paper(fl, name, wd, warmup, r):
+    name, _, form = name.partition("-")
     adam = name == "ScheduleFreeAdamW"
     lr, beta = (0.01, 0.9) if adam else (0.1, 0.8)
     params, grads = data(np.float64, 60, seed=6)
     opts = dict(lr=lr, weight_decay=wd, warmup_steps=warmup, r=r)
     opts.update(betas=(beta, 0.999)) if adam else opts.update(momentum=beta)
+    if form:
+        opts.update(formulation=form)
     ys, opt = run(fl, name, opts, params, grads)
     x, y = schedule_free_oracle(params, grads, adam=adam, lr=lr, beta=beta, wd=wd,
-                                warmup=warmup, r=r, power=2.0)
+                                warmup=warmup, r=r, power=2.0, paper=form == "paper")
     assert_close(ys, y, 1e-10)
     opt.eval_params()
     assert not opt.train_mode
@@ -196,6 +204,41 @@ def test_schedule_free_follows_the_paper(fl, name, wd, warmup, r):
     opt.train_params()
     assert opt.train_mode
     assert_close(ys, y, 1e-10)
+
+
+# Two steps worked by hand (p0 = 1, grads 0.5 then -1, lr = 0.1, beta = 0.9, beta2 = 0.5,
+# eps = 0, no decay/warmup, r = 0, weight_lr_power = 2).
+#   SGD: step 0 c = 1, y = 1 - 0.1*0.5 = 0.95 = z; step 1 c = 0.01/0.02 = 1/2,
+#     y = 0.95 + 0.1*(0.9/2 - 1)*(-1) = 1.005, z = 0.95 + 0.1 = 1.05, x = (0.95 + 1.05)/2 = 1.
+#   AdamW (current): step 0 v = 0.125, bc2 = 0.5, u = 0.5/sqrt(0.25) = 1, y = z = 0.9;
+#     step 1 v = 0.5625, bc2 = 0.75, u = -1/sqrt(0.75) = -2/sqrt(3), c = 1/2,
+#     y = 0.9 + 0.1*0.55*2/sqrt(3), z = 0.9 + 0.2/sqrt(3), x = (0.9 + z)/2.
+#   AdamW (paper): lr_0 = 0.1*sqrt(0.5), u = 0.5/sqrt(0.125) = sqrt(2): y = z = 0.9 again;
+#     lr_1 = 0.1*sqrt(0.75), weights 0.005 then 0.0075, so c = 0.6; u = -1/0.75 = -4/3,
+#     y = 0.9 + lr_1*(1 - 0.9*0.4)*4/3, z = 0.9 + lr_1*4/3 = 0.9 + 0.2/sqrt(3),
+#     x = 0.4*0.9 + 0.6*z.
+_R3 = math.sqrt(3.0)
+SF_BY_HAND = [
+    ("ScheduleFreeSGD", dict(momentum=0.9), (0.95, 1.005), 1.0, 0.1),
+    ("ScheduleFreeAdamW", dict(betas=(0.9, 0.5), eps=0.0), (0.9, 0.9 + 0.11 / _R3),
+     (0.9 + 0.9 + 0.2 / _R3) / 2, 0.1),
+    ("ScheduleFreeAdamW", dict(betas=(0.9, 0.5), eps=0.0, formulation="paper"),
+     (0.9, 0.9 + 0.1 * math.sqrt(0.75) * 0.64 * 4 / 3), 0.36 + 0.6 * (0.9 + 0.2 / _R3),
+     0.1 * math.sqrt(0.75)),
+]
+
+
+@pytest.mark.parametrize("name,kw,ys,x,last_lr", SF_BY_HAND,
+                         ids=["sgd", "adamw", "adamw-paper"])
+def test_schedule_free_two_steps_by_hand(fl, name, kw, ys, x, last_lr):
+    p = np.array([1.0])
+    opt = getattr(fl, name)([p], lr=0.1, **kw)
+    for g, y in zip((0.5, -1.0), ys):
+        opt.step([np.array([g])])
+        assert p[0] == pytest.approx(y, rel=1e-15, abs=0)
+    assert opt.last_lr == pytest.approx(last_lr, rel=1e-15)
+    opt.eval_params()
+    assert p[0] == pytest.approx(x, rel=1e-15, abs=0)
 
 
 def test_schedule_free_eval_before_any_step_is_a_no_op(fl):
@@ -552,3 +595,166 @@ def test_schedule_free_weight_overflow_is_a_clean_error(fl):
         opt.step([np.ones(3)])                   # 2**1024 overflows
     np.testing.assert_array_equal(p, before)     # nothing written
     assert opt.step_count == 1
+
+
+# ---- any float hyperparameter read per step may be a schedule ----------------------------------
+
+SCHEDULABLE = [   # (class, kwargs, the hyperparameters that may be schedules)
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01),
+     ("lr", "momentum", "dampening", "weight_decay")),
+    ("Adam", dict(lr=0.01, weight_decay=0.01, amsgrad=True, eps=1e-3),
+     ("lr", "beta1", "beta2", "eps", "weight_decay")),
+    ("AdamW", dict(lr=0.01, eps=1e-3), ("lr", "beta1", "beta2", "eps", "weight_decay")),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, weight_decay=0.01, eps=1e-3, centered=True),
+     ("lr", "alpha", "eps", "momentum", "weight_decay")),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, eps=1e-3),
+     ("lr", "lr_decay", "weight_decay", "eps")),
+    ("Lion", dict(lr=1e-3, weight_decay=0.1), ("lr", "beta1", "beta2", "weight_decay")),
+    ("ScheduleFreeSGD", dict(lr=0.1, weight_decay=0.01, r=0.5),
+     ("lr", "momentum", "weight_decay", "r", "weight_lr_power")),
+    ("ScheduleFreeAdamW", dict(lr=0.01, weight_decay=0.01, r=0.5, eps=1e-3),
+     ("lr", "beta1", "beta2", "eps", "weight_decay", "r", "weight_lr_power")),
+]
+SCHEDULED = [(n, kw, h) for n, kw, hs in SCHEDULABLE for h in hs]
+SCHEDULED_IDS = [f"{n}-{h}" for n, _, h in SCHEDULED]
+
+
+def _base(name, kwargs, hp):
+    """The plain value of ``hp`` in ``kwargs`` (or the constructor's default)."""
+    if hp in ("beta1", "beta2"):
+        betas = kwargs.get("betas",
+                           inspect.signature(getattr(ref, name)).parameters["betas"].default)
+        return betas[hp == "beta2"]
+    if hp in kwargs:
+        return kwargs[hp]
+    return inspect.signature(getattr(ref, name)).parameters[hp].default
+
+
+def _with(name, kwargs, hp, value):
+    """``kwargs`` with ``hp`` set to ``value`` (into the betas pair for beta1/beta2)."""
+    out = dict(kwargs)
+    if hp in ("beta1", "beta2"):
+        betas = list(out.get("betas", inspect.signature(getattr(ref, name))
+                             .parameters["betas"].default))
+        betas[hp == "beta2"] = value
+        out["betas"] = tuple(betas)
+    else:
+        out[hp] = value
+    return out
+
+
+def _wobble(base):
+    # stays in (0.96 base, base]: inside every option's bounds when base is
+    return lambda t: base * (1.0 - 0.02 * (1.0 + math.sin(t)))
+
+
+@pytest.mark.parametrize("name,kwargs,hp", SCHEDULED, ids=SCHEDULED_IDS)
+def test_a_scheduled_hyperparameter_is_the_value_of_its_step(fl, name, kwargs, hp, dtype):
+    """A schedule is evaluated at the optimizer's step: bit for bit the same as writing
+    its values into param_groups before each step."""
+    sched = _wobble(_base(name, kwargs, hp))
+    params, grads = data(dtype, 12, seed=40)
+    ours, opt = run(fl, name, _with(name, kwargs, hp, sched), params, grads)
+    manual = [p.copy() for p in params]
+    other = getattr(fl, name)(manual, **_with(name, kwargs, hp, sched(0)))
+    for t, g in enumerate(grads):
+        other.param_groups[0].update(_with(name, other.param_groups[0], hp, sched(t)))
+        other.step(g)
+    for a, b in zip(ours, manual):
+        np.testing.assert_array_equal(a, b)
+    plain, _ = run(fl, name, kwargs, params, grads)
+    assert any(not np.array_equal(a, b) for a, b in zip(ours, plain))  # it did vary
+    if name.startswith("ScheduleFree"):    # x uses the beta of the last step
+        opt.eval_params()
+        other.eval_params()
+        for a, b in zip(ours, manual):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name,kwargs,hp", SCHEDULED, ids=SCHEDULED_IDS)
+def test_a_scheduled_value_out_of_bounds_fails_before_writing(fl, name, kwargs, hp):
+    base = _base(name, kwargs, hp)
+    bad = math.nan if hp == "dampening" else -0.5      # dampening has no bounds
+    params, grads = data(np.float64, 3, seed=41)
+    ps = [p.copy() for p in params]
+    opt = getattr(fl, name)(ps, **_with(name, kwargs, hp,
+                                        lambda t: bad if t == 2 else base))
+    for g in grads[:2]:
+        opt.step(g)
+    before, saved = [p.copy() for p in ps], opt.state_dict()
+    shown = "nan" if bad != bad else "-0.5"
+    with pytest.raises(ValueError, match=rf"^{hp} must .*got {shown} .*step 2"):
+        opt.step(grads[2])
+    assert opt.step_count == 2
+    for a, b in zip(ps, before):
+        np.testing.assert_array_equal(a, b)
+    after = opt.state_dict()
+    for st_a, st_b in zip(after["state"], saved["state"]):
+        for k in st_a:
+            np.testing.assert_array_equal(st_a[k], st_b[k])
+    assert after["groups"] == saved["groups"]
+
+
+@pytest.mark.parametrize("name,hp,value", [
+    ("Adagrad", "initial_accumulator_value", 0.1), ("ScheduleFreeAdamW", "warmup_steps", 3),
+    ("Adam", "amsgrad", True), ("SGD", "nesterov", True), ("RMSprop", "centered", True),
+    ("ScheduleFreeAdamW", "formulation", "paper")])
+def test_structural_options_stay_plain(fl, name, hp, value):
+    with pytest.raises(TypeError, match=rf"^{hp} must be"):
+        getattr(fl, name)([np.zeros(3)], **{hp: lambda t: value})
+
+
+def test_nesterov_checks_a_scheduled_dampening_at_each_step(fl):
+    p = np.ones(3)
+    opt = fl.SGD([p], lr=0.1, momentum=0.9, nesterov=True,
+                 dampening=lambda t: 0.0 if t < 1 else 0.1)
+    opt.step([np.ones(3)])
+    with pytest.raises(ValueError, match=r"nesterov.*dampening=0\.1"):
+        opt.step([np.ones(3)])
+    assert opt.step_count == 1
+    with pytest.raises(ValueError, match="nesterov"):
+        fl.SGD([np.ones(3)], momentum=0.9, nesterov=True, dampening=0.1)
+
+
+RESUME_SCHEDULED = [
+    ("Adam", lambda fl: dict(lr=0.01, betas=(0.9, _wobble(0.999)), eps=_wobble(1e-6))),
+    ("RMSprop", lambda fl: dict(lr=0.01, alpha=fl.Cosine(0.99, 20, final_lr=0.9))),
+    ("Adagrad", lambda fl: dict(lr=0.1, lr_decay=_wobble(0.01))),
+    ("ScheduleFreeAdamW", lambda fl: dict(lr=0.01, betas=(_wobble(0.9), _wobble(0.999)),
+                                          r=_wobble(0.5), weight_lr_power=_wobble(2.0))),
+]
+
+
+@pytest.mark.parametrize("name,make", RESUME_SCHEDULED, ids=[n for n, _ in RESUME_SCHEDULED])
+def test_resume_with_scheduled_hyperparameters_is_bit_exact(fl, name, make, dtype):
+    test_resume_is_bit_exact(fl, name, make, dtype)
+
+
+@pytest.mark.parametrize("mod", [fastlr.kernels, ref.kernels], ids=["compiled", "reference"])
+def test_schedule_free_adamw_kernel_bias_correction(mod):
+    # p = 1, g = 0.5, v = 0 -> 0.125; ckp1 = 1 on the first step, so y = 1 - lr*u
+    for bc2, u in ((0.5, 1.0), (1.0, math.sqrt(2.0))):
+        p, z, v = np.array([1.0]), np.zeros(1), np.zeros(1)
+        mod.schedule_free_adamw(p, np.array([0.5]), z, v, lr=0.1, ckp1=1.0, beta2=0.5,
+                                eps=0.0, first_step=True, bias_correction2=bc2)
+        assert p[0] == pytest.approx(1.0 - 0.1 * u, rel=1e-15)
+        assert z[0] == p[0] and v[0] == 0.125
+    p, z, v = np.array([1.0]), np.zeros(1), np.zeros(1)
+    with pytest.raises(ValueError, match="bias_correction2 must be > 0"):
+        mod.schedule_free_adamw(p, np.array([0.5]), z, v, lr=0.1, ckp1=1.0,
+                                bias_correction2=0.0)
+    assert p[0] == 1.0 and v[0] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=st.sampled_from(SCHEDULED), amp=st.floats(0.0, 0.04), seed=st.integers(0, 99),
+       f32=st.booleans())
+def test_scheduled_hyperparameters_agree_between_backends(case, amp, seed, f32):
+    name, kwargs, hp = case
+    base = _base(name, kwargs, hp)
+    kw = _with(name, kwargs, hp, lambda t: base * (1.0 - amp * (1.0 + math.sin(3 * t))))
+    params, grads = data(np.float32 if f32 else np.float64, 8, seed=seed, shapes=[(5,), (3, 4)])
+    a, _ = run(fastlr, name, kw, params, grads)
+    b, _ = run(ref, name, kw, params, grads)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

@@ -40,7 +40,8 @@ def configs():
         out.append(("Lion", dict(lr=1e-3, **kw)))
     for kw in _product(weight_decay=[0.0, 0.01], warmup_steps=[0, 5], r=[0.0, 1.0]):
         out.append(("ScheduleFreeSGD", dict(lr=0.1, momentum=0.9, **kw)))
-    for kw in _product(weight_decay=[0.0, 0.01], warmup_steps=[0, 5], r=[0.0, 1.0]):
+    for kw in _product(weight_decay=[0.0, 0.01], warmup_steps=[0, 5], r=[0.0, 1.0],
+                       formulation=["current", "paper"]):
         out.append(("ScheduleFreeAdamW", dict(lr=0.01, betas=(0.9, 0.999), **kw)))
     return out
 

@@ -585,6 +585,151 @@ def test_schedule_free_group_without_grads_still_advances():
     assert [g["k"] for g in opt.param_groups] == [3, 3]    # as schedulefree
 
 
+# ---- the schedulefree package itself ----------------------------------------------------------
+
+def _schedulefree():
+    try:
+        import schedulefree
+    except ImportError:
+        pytest.skip("schedulefree is not installed (pip install schedulefree): the "
+                    "comparison with it cannot run")
+    return schedulefree
+
+
+SF_PEERS = [  # (fastlr class, its kwargs, schedulefree class name, its kwargs)
+    ("ScheduleFreeSGD", {}, "SGDScheduleFree", {}),
+    ("ScheduleFreeAdamW", {}, "AdamWScheduleFree", {}),
+    ("ScheduleFreeAdamW", {"formulation": "current"}, "AdamWScheduleFree", {}),
+    ("ScheduleFreeAdamW", {"formulation": "paper"}, "AdamWScheduleFreePaper", {}),
+]
+SF_OPTS = [dict(lr=0.01), dict(lr=0.02, weight_decay=0.05, warmup_steps=7, r=0.5,
+                                  weight_lr_power=1.5)]
+
+
+@pytest.mark.parametrize("ours,ours_kw,peer,peer_kw", SF_PEERS,
+                         ids=[f"{p}-{kw.get('formulation', 'default')}"
+                              for _, kw, p, _ in SF_PEERS])
+@pytest.mark.parametrize("opts", SF_OPTS, ids=["defaults", "all-options"])
+def test_schedule_free_matches_the_schedulefree_package(ours, ours_kw, peer, peer_kw, opts,
+                                                        dtype):
+    """y during training, x after eval(), and the rate of each step, against the
+    installed schedulefree (for-loop path), for the numpy classes and the torch front
+    ends."""
+    sf = _schedulefree()
+    if ours == "ScheduleFreeSGD":
+        opts = dict(opts, momentum=0.8)
+    steps = 100
+    params, grads = data(dtype, steps, seed=31, shapes=[(7,), (5, 3)])
+    theirs_t = [torch.from_numpy(p.copy()) for p in params]
+    theirs = getattr(sf, peer)(theirs_t, foreach=False, **opts, **peer_kw)
+    theirs.train()
+    np_params = [p.copy() for p in params]
+    np_opt = getattr(fastlr, ours)(np_params, **opts, **ours_kw)
+    ts = tensors(params)
+    opt = getattr(fo, ours)(ts, **opts, **ours_kw)
+    for g in grads:
+        for t, gi in zip(theirs_t, g):
+            t.grad = torch.from_numpy(gi.copy())
+        theirs.step()
+        np_opt.step(g)
+        set_grads(ts, g)
+        opt.step()
+        assert np_opt.last_lr == pytest.approx(theirs.param_groups[0]["scheduled_lr"],
+                                               rel=1e-15)
+    rtol = RTOL[dtype] * 10       # torch fuses a few multiply-adds: float rounding
+    y = [t.numpy().copy() for t in theirs_t]
+    assert_close(np_params, y, rtol)
+    assert bits_differ([t.detach().numpy() for t in ts], np_params) == 0
+    assert opt.param_groups[0]["scheduled_lr"] == np_opt.last_lr
+    assert opt.param_groups[0]["lr_max"] == pytest.approx(theirs.param_groups[0]["lr_max"],
+                                                          rel=1e-15)
+    theirs.eval()
+    np_opt.eval_params()
+    opt.eval()
+    assert_close(np_params, [t.numpy() for t in theirs_t], rtol)
+    assert bits_differ([t.detach().numpy() for t in ts], np_params) == 0
+
+
+@pytest.mark.parametrize("form,peer", [("current", "AdamWScheduleFree"),
+                                       ("paper", "AdamWScheduleFreePaper")])
+def test_schedule_free_adamw_checkpoints_move_to_and_from_schedulefree(form, peer):
+    sf = _schedulefree()
+    params, grads = data(np.float64, 6, seed=34, shapes=[(4,), (2, 3)])
+    theirs_t = [torch.from_numpy(p.copy()) for p in params]
+    theirs = getattr(sf, peer)(theirs_t, lr=0.01, warmup_steps=2, foreach=False)
+    theirs.train()
+    for g in grads[:3]:
+        for t, gi in zip(theirs_t, g):
+            t.grad = torch.from_numpy(gi.copy())
+        theirs.step()
+    ts = [torch.nn.Parameter(t.detach().clone()) for t in theirs_t]
+    opt = fo.ScheduleFreeAdamW(ts, lr=0.01, warmup_steps=2, formulation=form)
+    opt.load_state_dict(copy.deepcopy(theirs.state_dict()))
+    assert opt.param_groups[0]["formulation"] == form
+    back_t = [t.detach().clone() for t in theirs_t]
+    back = getattr(sf, peer)(back_t, lr=0.01, warmup_steps=2, foreach=False)
+    for g in grads[3:]:
+        for t, gi in zip(theirs_t, g):
+            t.grad = torch.from_numpy(gi.copy())
+        theirs.step()
+        set_grads(ts, g)
+        opt.step()
+    assert_close([t.detach().numpy() for t in ts], [t.numpy() for t in theirs_t], 1e-12)
+    back.load_state_dict(copy.deepcopy(opt.state_dict()))       # and back
+    assert back.param_groups[0]["k"] == 6
+
+
+def test_schedule_free_adamw_formulations_differ_as_schedulefree_says():
+    """The default and the paper form really are different methods (so the test above
+    can tell which one we run): after 100 steps at the defaults they are ~1e-2 apart."""
+    params, grads = data(np.float64, 100, seed=32, shapes=[(50,)])
+    out = {}
+    for form in ("current", "paper"):
+        ps, _ = numpy_run("ScheduleFreeAdamW", dict(formulation=form), params, grads)
+        out[form] = ps[0]
+    assert np.max(np.abs(out["current"] - out["paper"])) > 1e-3
+
+
+def test_schedule_free_adamw_torch_formulation_is_checked():
+    with pytest.raises(ValueError, match="formulation must be one of 'current', 'paper'"):
+        fo.ScheduleFreeAdamW([torch.nn.Parameter(torch.zeros(2))], formulation="v1.2")
+
+
+# ---- schedules for any float hyperparameter pass through to the numpy classes ----------------
+
+def _wobble(base):
+    return lambda t: base * (1.0 - 0.02 * (1.0 + np.sin(t)))
+
+
+TORCH_SCHEDULED = [
+    ("SGD", dict(lr=0.05), dict(dampening=_wobble(0.1), momentum=_wobble(0.9))),
+    ("Adam", dict(lr=0.01), dict(betas=(_wobble(0.9), _wobble(0.999)), eps=_wobble(1e-3))),
+    ("AdamW", dict(lr=0.01, amsgrad=True), dict(betas=(0.9, _wobble(0.999)))),
+    ("RMSprop", dict(lr=0.01, centered=True),
+     dict(alpha=_wobble(0.99), eps=_wobble(1e-3), momentum=_wobble(0.5))),
+    ("Adagrad", dict(lr=0.1), dict(lr_decay=_wobble(0.01), eps=_wobble(1e-3))),
+    ("Lion", dict(lr=1e-3), dict(betas=(0.9, _wobble(0.99)))),
+    ("ScheduleFreeSGD", dict(lr=0.1), dict(r=_wobble(0.5), weight_lr_power=_wobble(2.0))),
+    ("ScheduleFreeAdamW", dict(lr=0.01, formulation="paper"),
+     dict(betas=(_wobble(0.9), _wobble(0.999)), eps=_wobble(1e-3), r=_wobble(0.5))),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,scheduled", TORCH_SCHEDULED,
+                         ids=[n for n, _, _ in TORCH_SCHEDULED])
+def test_scheduled_hyperparameters_pass_through(name, kwargs, scheduled):
+    params, grads = data(np.float64, 12, seed=33)
+    expected, nopt = numpy_run(name, {**kwargs, **scheduled}, params, grads)
+    plain, _ = numpy_run(name, kwargs, params, grads)
+    assert bits_differ(expected, plain) > 0            # the schedules did something
+    ts = tensors(params)
+    opt = getattr(fo, name)(ts, **kwargs, **scheduled)
+    for g in grads:
+        set_grads(ts, g)
+        opt.step()
+    assert bits_differ([t.detach().numpy() for t in ts], expected) == 0
+
+
 # ---- errors: what the C kernels cannot take -------------------------------------------------
 
 @pytest.mark.parametrize("make,exc,match", [

@@ -42,9 +42,12 @@ PAGES = {
         "Optimizers",
         "The numpy optimizers. ``params`` is an array, a list of arrays or a list of torch-style "
         "group dicts; arrays are float32 or float64, C-contiguous and writeable, and the state "
-        "buffers share each param's dtype. Any hyperparameter that varies in practice (``lr``, "
-        "``momentum``, ``betas[0]``, ``weight_decay``) accepts a schedule, evaluated at the "
-        "optimizer's step count. A step validates every input before it writes anything."),
+        "buffers share each param's dtype. Every float hyperparameter read at each step (``lr``, "
+        "``momentum``, both ``betas``, ``eps``, ``weight_decay``, ``alpha``, ``dampening``, "
+        "``lr_decay``, ``r``, ``weight_lr_power``) accepts a schedule, evaluated at the "
+        "optimizer's step count and checked against the option's bounds; flags, ints and "
+        "``initial_accumulator_value`` stay plain. A step validates every input before it "
+        "writes anything."),
     "kernels": (
         "Kernels",
         "The single-array, in-place update functions behind the optimizers. "

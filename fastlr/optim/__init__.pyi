@@ -1,6 +1,6 @@
 """Type stub for the compiled optimizers (made by a loop at run time in __init__.py)."""
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, SupportsFloat
+from typing import Any, Literal, SupportsFloat
 
 import numpy as np
 import numpy.typing as npt
@@ -36,34 +36,34 @@ class Optimizer:
 
 class SGD(Optimizer):
     def __init__(self, params: _Params, lr: _Value = 1e-3, momentum: _Value = 0.0,
-                 dampening: float = 0.0, weight_decay: _Value = 0.0, nesterov: bool = False,
+                 dampening: _Value = 0.0, weight_decay: _Value = 0.0, nesterov: bool = False,
                  *, maximize: bool = False) -> None: ...
 
 class Adam(Optimizer):
     def __init__(self, params: _Params, lr: _Value = 1e-3,
-                 betas: tuple[_Value, float] = (0.9, 0.999), eps: float = 1e-8,
+                 betas: tuple[_Value, _Value] = (0.9, 0.999), eps: _Value = 1e-8,
                  weight_decay: _Value = 0.0, amsgrad: bool = False, *,
                  maximize: bool = False) -> None: ...
 
 class AdamW(Adam):
     def __init__(self, params: _Params, lr: _Value = 1e-3,
-                 betas: tuple[_Value, float] = (0.9, 0.999), eps: float = 1e-8,
+                 betas: tuple[_Value, _Value] = (0.9, 0.999), eps: _Value = 1e-8,
                  weight_decay: _Value = 1e-2, amsgrad: bool = False, *,
                  maximize: bool = False) -> None: ...
 
 class RMSprop(Optimizer):
-    def __init__(self, params: _Params, lr: _Value = 1e-2, alpha: float = 0.99,
-                 eps: float = 1e-8, weight_decay: _Value = 0.0, momentum: _Value = 0.0,
+    def __init__(self, params: _Params, lr: _Value = 1e-2, alpha: _Value = 0.99,
+                 eps: _Value = 1e-8, weight_decay: _Value = 0.0, momentum: _Value = 0.0,
                  centered: bool = False, *, maximize: bool = False) -> None: ...
 
 class Adagrad(Optimizer):
-    def __init__(self, params: _Params, lr: _Value = 1e-2, lr_decay: float = 0.0,
+    def __init__(self, params: _Params, lr: _Value = 1e-2, lr_decay: _Value = 0.0,
                  weight_decay: _Value = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10, *, maximize: bool = False) -> None: ...
+                 eps: _Value = 1e-10, *, maximize: bool = False) -> None: ...
 
 class Lion(Optimizer):
     def __init__(self, params: _Params, lr: _Value = 1e-4,
-                 betas: tuple[_Value, float] = (0.9, 0.99),
+                 betas: tuple[_Value, _Value] = (0.9, 0.99),
                  weight_decay: _Value = 0.0) -> None: ...
 
 class _ScheduleFree(Optimizer):
@@ -74,11 +74,12 @@ class _ScheduleFree(Optimizer):
 
 class ScheduleFreeSGD(_ScheduleFree):
     def __init__(self, params: _Params, lr: _Value = 1.0, momentum: _Value = 0.9,
-                 weight_decay: _Value = 0.0, warmup_steps: int = 0, r: float = 0.0,
-                 weight_lr_power: float = 2.0) -> None: ...
+                 weight_decay: _Value = 0.0, warmup_steps: int = 0, r: _Value = 0.0,
+                 weight_lr_power: _Value = 2.0) -> None: ...
 
 class ScheduleFreeAdamW(_ScheduleFree):
     def __init__(self, params: _Params, lr: _Value = 0.0025,
-                 betas: tuple[_Value, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: _Value = 0.0, warmup_steps: int = 0, r: float = 0.0,
-                 weight_lr_power: float = 2.0) -> None: ...
+                 betas: tuple[_Value, _Value] = (0.9, 0.999), eps: _Value = 1e-8,
+                 weight_decay: _Value = 0.0, warmup_steps: int = 0, r: _Value = 0.0,
+                 weight_lr_power: _Value = 2.0, *,
+                 formulation: Literal["current", "paper"] = "current") -> None: ...

@@ -79,10 +79,12 @@ def sfsgd_spec(lr, momentum, ckp1, weight_decay, first):
     return SFSGD, flags, (weight_decay, ckp1, lr * (momentum * (1.0 - ckp1) - 1.0), -lr)
 
 
-def sfadamw_spec(lr, beta1, beta2, eps, ckp1, weight_decay, first):
+def sfadamw_spec(lr, beta1, beta2, eps, ckp1, weight_decay, first, bias_correction2=1.0):
+    # bias_correction2 divides v inside the sqrt (schedulefree >= 1.3); 1.0 for the paper
+    # form, which folds sqrt(bias_correction2) into lr instead (v / 1.0 is exact)
     flags = (L2 if weight_decay != 0 else 0) | (FIRST if first else 0)
     return SFADAMW, flags, (beta2, 1.0 - beta2, eps, weight_decay, ckp1,
-                            lr * (beta1 * (1.0 - ckp1) - 1.0), -lr)
+                            lr * (beta1 * (1.0 - ckp1) - 1.0), -lr, bias_correction2)
 
 
 def lerp_spec(weight):
@@ -200,13 +202,13 @@ def _np_sfsgd(p, g, s, flags, c):
 
 def _np_sfadamw(p, g, s, flags, c):
     T = p.dtype.type
-    b2, c2, eps, wd, ck, coef, nlr = (T(x) for x in c)
+    b2, c2, eps, wd, ck, coef, nlr, bc2 = (T(x) for x in c)
     z, vv = s[0], s[1]
     if flags & FIRST:
         z[...] = p
     vv *= b2
     vv += (c2 * g) * g
-    u = g / (np.sqrt(vv) + eps)
+    u = g / (np.sqrt(vv / bc2) + eps)
     if flags & L2:
         u = u + wd * p
     _lerp_(p, z, ck)
@@ -741,13 +743,15 @@ def schedule_free_sgd(param, grad, z, *, lr, momentum, ckp1, weight_decay=0.0,
 
 
 def schedule_free_adamw(param, grad, z, exp_avg_sq, *, lr, ckp1, beta1=0.9, beta2=0.999,
-                        eps=1e-8, weight_decay=0.0, first_step=False):
+                        eps=1e-8, weight_decay=0.0, first_step=False, bias_correction2=1.0):
     """One schedule-free AdamW update in place (Defazio et al. 2024); ``param`` holds y.
 
-    ``z = y`` on the first step; ``v = beta2*v + (1-beta2)*g*g``; ``u = g/(sqrt(v) +
-    eps) + wd*y``; ``y = lerp(y, z, ckp1)``; ``y = y + lr*(beta1*(1-ckp1) - 1)*u``;
-    ``z = z - lr*u``. ``lr`` is the step's effective rate (the optimizer folds warmup
-    and ``sqrt(1 - beta2**t)`` into it).
+    ``z = y`` on the first step; ``v = beta2*v + (1-beta2)*g*g``; ``u = g/(sqrt(v /
+    bias_correction2) + eps) + wd*y``; ``y = lerp(y, z, ckp1)``; ``y = y +
+    lr*(beta1*(1-ckp1) - 1)*u``; ``z = z - lr*u``. ``lr`` is the step's effective rate
+    (the optimizer folds warmup into it). schedulefree's ``AdamWScheduleFree`` (>= 1.3)
+    passes ``bias_correction2 = 1 - beta2**t``; its ``AdamWScheduleFreePaper`` passes
+    1.0 and folds ``sqrt(1 - beta2**t)`` into ``lr`` instead.
     """
     _arrays(param, grad)
     lr = _hp("lr", lr, low=0.0)
@@ -757,9 +761,11 @@ def schedule_free_adamw(param, grad, z, exp_avg_sq, *, lr, ckp1, beta1=0.9, beta
     eps = _hp("eps", eps, low=0.0)
     weight_decay = _hp("weight_decay", weight_decay, low=0.0)
     first_step = v.flag("first_step", first_step)
+    bias_correction2 = _hp("bias_correction2", bias_correction2, low=0.0, low_open=True,
+                           high=1.0)
     _states(param, grad, {"z": z, "exp_avg_sq": exp_avg_sq})
-    _run_one(sfadamw_spec(lr, beta1, beta2, eps, ckp1, weight_decay, first_step), param,
-             grad, (z, exp_avg_sq, None))
+    _run_one(sfadamw_spec(lr, beta1, beta2, eps, ckp1, weight_decay, first_step,
+                          bias_correction2), param, grad, (z, exp_avg_sq, None))
 
 
 def lerp(param, end, *, weight):

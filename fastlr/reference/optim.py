@@ -70,7 +70,7 @@ class _Rule:
         self.beta2 = beta2 or {}
         if kind == "betas":
             self.beta1_rule = _Rule("sched", self.bounds)
-            self.beta2_rule = _Rule("real", self.beta2)
+            self.beta2_rule = _Rule("sched", self.beta2)
 
     def check(self, name, value):
         """The option normalised for storage (schedules kept as they are)."""
@@ -112,12 +112,34 @@ class _Rule:
                                  f"float (its schedule at step {t})") from None
             if not math.isfinite(x):
                 raise ValueError(f"{name} must be finite, got {x!r} (its schedule at step {t})")
-            return float(v.real(name, x, **self.bounds))
+            try:
+                return float(v.real(name, x, **self.bounds))
+            except ValueError as exc:      # a bound: say which step's value broke it
+                raise ValueError(f"{exc} (its schedule at step {t})") from None
         if self.kind == "int":
             return kernels.count_hp(name, value)
         if type(value) is float:        # the common case, at every step: no huge-int test
             return float(v.real(name, value, **self.bounds))
         return kernels.real_hp(name, value, **self.bounds)
+
+
+class _Choice:
+    """An option that is one of a few strings (fixed at construction, like a flag)."""
+
+    kind = "choice"
+
+    def __init__(self, *choices):
+        self.choices = choices
+
+    def check(self, name, value):
+        if not isinstance(value, str) or value not in self.choices:
+            error = ValueError if isinstance(value, str) else TypeError
+            raise error(f"{name} must be one of {', '.join(map(repr, self.choices))}, got "
+                        f"{_shown(value)}")
+        return value
+
+    def at(self, name, value, t):
+        return self.check(name, value)
 
 
 _NONNEG = {"low": 0.0}
@@ -688,7 +710,8 @@ def _zeros(p):
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum (torch.optim.SGD, for-loop order).
 
-    Per element, at step t (``lr``, ``momentum``, ``weight_decay`` may be schedules)::
+    Per element, at step t (``lr``, ``momentum``, ``dampening``, ``weight_decay`` may be
+    schedules)::
 
         g = -grad if maximize else grad
         g = g + weight_decay * p                       (if weight_decay != 0)
@@ -703,7 +726,7 @@ class SGD(Optimizer):
 
     _rules = {
         "lr": _Rule("sched", _NONNEG), "momentum": _Rule("sched", _NONNEG),
-        "dampening": _Rule("real"), "weight_decay": _Rule("sched", _NONNEG),
+        "dampening": _Rule("sched"), "weight_decay": _Rule("sched", _NONNEG),
         "nesterov": _Rule("flag"), "maximize": _Rule("flag"),
     }
     _slot_names = ("momentum_buffer",)
@@ -715,8 +738,10 @@ class SGD(Optimizer):
                                       maximize=maximize))
 
     def _check_group(self, group):
-        mom = group["momentum"]
-        if group["nesterov"] and not _is_schedule(mom) and (mom <= 0 or group["dampening"] != 0):
+        mom, damp = group["momentum"], group["dampening"]
+        # a schedule is checked at each step, with its value
+        if group["nesterov"] and ((not _is_schedule(mom) and mom <= 0)
+                                  or (not _is_schedule(damp) and damp != 0)):
             raise ValueError("nesterov momentum requires a momentum > 0 and zero dampening, "
                              f"got momentum={mom!r}, dampening={group['dampening']!r}")
 
@@ -747,7 +772,8 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015; torch.optim.Adam, for-loop order), with amsgrad.
 
     Per element, at step t with ``k = t + 1`` and ``bc1 = 1 - beta1**k``, ``bc2 = 1 -
-    beta2**k`` in double (``lr``, ``betas[0]``, ``weight_decay`` may be schedules)::
+    beta2**k`` in double (``lr``, either of ``betas``, ``eps``, ``weight_decay`` may be
+    schedules)::
 
         g = -grad if maximize else grad
         g = g + weight_decay * p                  (Adam: coupled L2, if weight_decay != 0)
@@ -763,7 +789,7 @@ class Adam(Optimizer):
 
     _rules = {
         "lr": _Rule("sched", _NONNEG), "betas": _Rule("betas", _UNIT_OPEN, _UNIT_OPEN),
-        "eps": _Rule("real", _NONNEG), "weight_decay": _Rule("sched", _NONNEG),
+        "eps": _Rule("sched", _NONNEG), "weight_decay": _Rule("sched", _NONNEG),
         "amsgrad": _Rule("flag"), "maximize": _Rule("flag"),
     }
     _slot_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -810,7 +836,8 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     """RMSprop (torch.optim.RMSprop, for-loop order), optionally centered, with momentum.
 
-    Per element (``lr``, ``momentum``, ``weight_decay`` may be schedules)::
+    Per element (``lr``, ``alpha``, ``eps``, ``momentum``, ``weight_decay`` may be
+    schedules)::
 
         g = -grad if maximize else grad
         g = g + weight_decay * p                         (if weight_decay != 0)
@@ -823,8 +850,8 @@ class RMSprop(Optimizer):
     """
 
     _rules = {
-        "lr": _Rule("sched", _NONNEG), "alpha": _Rule("real", _NONNEG),
-        "eps": _Rule("real", _NONNEG), "weight_decay": _Rule("sched", _NONNEG),
+        "lr": _Rule("sched", _NONNEG), "alpha": _Rule("sched", _NONNEG),
+        "eps": _Rule("sched", _NONNEG), "weight_decay": _Rule("sched", _NONNEG),
         "momentum": _Rule("sched", _NONNEG), "centered": _Rule("flag"),
         "maximize": _Rule("flag"),
     }
@@ -860,7 +887,8 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al. 2011; torch.optim.Adagrad, for-loop order).
 
-    Per element at step t, ``k = t + 1`` (``lr``, ``weight_decay`` may be schedules)::
+    Per element at step t, ``k = t + 1`` (``lr``, ``lr_decay``, ``weight_decay``, ``eps``
+    may be schedules; ``initial_accumulator_value`` is read once, at construction)::
 
         g = -grad if maximize else grad
         g = g + weight_decay * p                   (if weight_decay != 0)
@@ -870,9 +898,9 @@ class Adagrad(Optimizer):
     """
 
     _rules = {
-        "lr": _Rule("sched", _NONNEG), "lr_decay": _Rule("real", _NONNEG),
+        "lr": _Rule("sched", _NONNEG), "lr_decay": _Rule("sched", _NONNEG),
         "weight_decay": _Rule("sched", _NONNEG),
-        "initial_accumulator_value": _Rule("real", _NONNEG), "eps": _Rule("real", _NONNEG),
+        "initial_accumulator_value": _Rule("real", _NONNEG), "eps": _Rule("sched", _NONNEG),
         "maximize": _Rule("flag"),
     }
     _slot_names = ("sum",)
@@ -897,7 +925,7 @@ class Adagrad(Optimizer):
 class Lion(Optimizer):
     """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
 
-    Per element (``lr``, ``betas[0]``, ``weight_decay`` may be schedules)::
+    Per element (``lr``, either of ``betas``, ``weight_decay`` may be schedules)::
 
         p = p * (1 - lr * weight_decay)                    (decoupled, if weight_decay != 0)
         p = p - lr * sign(beta1 * m + (1 - beta1) * g)     (sign(0) = 0)
@@ -941,12 +969,15 @@ class _ScheduleFree(Optimizer):
     def _init_group_state(self, group):
         return {"lr_max": -1.0, "weight_sum": 0.0}
 
-    def _weights(self, group, gstate, t, lr):
+    def _weights(self, group, gstate, t, lr, step):
         """Defazio et al.'s averaging weight: ``c_{t+1} = w_t / sum(w_0..w_t)`` with
-        ``w_t = (t+1)**r * lr_max**weight_lr_power`` (``lr_max``: largest lr so far)."""
+        ``w_t = (t+1)**r * lr_max**weight_lr_power`` (``lr_max``: largest lr so far;
+        ``t`` the group's own step, ``step`` the optimizer's, where schedules are read)."""
         lr_max = max(lr, gstate["lr_max"])
+        r = self._at(group, "r", step)
+        power = self._at(group, "weight_lr_power", step)
         try:
-            weight = ((t + 1) ** group["r"]) * (lr_max ** group["weight_lr_power"])
+            weight = ((t + 1) ** r) * (lr_max ** power)
         except OverflowError:  # Python floats raise where C would give inf
             weight = math.inf
         weight_sum = gstate["weight_sum"] + weight
@@ -954,8 +985,8 @@ class _ScheduleFree(Optimizer):
             # before anything is written: the step fails cleanly, as a bad input does
             raise ValueError(
                 f"the schedule-free averaging weight (t+1)**r * lr_max**weight_lr_power "
-                f"overflowed at step {t} (r={group['r']!r}, weight_lr_power="
-                f"{group['weight_lr_power']!r}, lr_max={lr_max!r}); use a smaller r or "
+                f"overflowed at step {t} (r={r!r}, weight_lr_power="
+                f"{power!r}, lr_max={lr_max!r}); use a smaller r or "
                 f"weight_lr_power")
         ckp1 = weight / weight_sum if weight_sum != 0 else 0.0
         return ckp1, {"lr_max": lr_max, "weight_sum": weight_sum}
@@ -1032,8 +1063,8 @@ class _ScheduleFree(Optimizer):
 
 
 _SF_RULES = {"lr": _Rule("sched", _NONNEG), "weight_decay": _Rule("sched", _NONNEG),
-             "warmup_steps": _Rule("int"), "r": _Rule("real", _NONNEG),
-             "weight_lr_power": _Rule("real", _NONNEG)}
+             "warmup_steps": _Rule("int"), "r": _Rule("sched", _NONNEG),
+             "weight_lr_power": _Rule("sched", _NONNEG)}
 
 
 class ScheduleFreeSGD(_ScheduleFree):
@@ -1052,8 +1083,10 @@ class ScheduleFreeSGD(_ScheduleFree):
         z = z - lr_t * g
 
     which is z' = z - lr_t g, x' = (1 - c) x + c z', y' = (1 - beta) z' + beta x'
-    written in place (facebookresearch/schedule_free ``SGDScheduleFree``, same
-    defaults). ``last_lr`` is ``lr_t``.
+    written in place (schedulefree's ``SGDScheduleFree``, same defaults and operation
+    order). ``lr``, ``momentum``, ``weight_decay``, ``r`` and ``weight_lr_power`` may be
+    schedules (read at the optimizer's step t); ``warmup_steps`` is an int. ``last_lr``
+    is ``lr_t``.
     """
 
     _rules = {**_SF_RULES, "momentum": _Rule("sched", {"low": 0.0, "low_open": True,
@@ -1073,41 +1106,50 @@ class ScheduleFreeSGD(_ScheduleFree):
         k = self._local(gi, t)      # the group's own step (it may have been added later)
         lr = self._at(group, "lr", t) * self._warmup(group, k)
         mom = self._at(group, "momentum", t)
-        ckp1, update = self._weights(group, gstate, k, lr)
+        ckp1, update = self._weights(group, gstate, k, lr, t)
         spec = kernels.sfsgd_spec(lr, mom, ckp1, self._at(group, "weight_decay", t), k == 0)
         return spec, lr, update
 
 
 class ScheduleFreeAdamW(_ScheduleFree):
-    """Schedule-free AdamW (Defazio et al. 2024; facebookresearch/schedule_free
-    ``AdamWScheduleFree``, same defaults and order).
+    """Schedule-free AdamW (Defazio et al. 2024), as the schedulefree package computes
+    it: by default its ``AdamWScheduleFree`` (schedulefree >= 1.3, same defaults and
+    operation order), with ``formulation="paper"`` its ``AdamWScheduleFreePaper`` (the
+    form of schedulefree <= 1.2).
 
     As :class:`ScheduleFreeSGD` with beta = ``betas[0]`` and an Adam-normalised
-    gradient; per step t::
+    gradient; per step t, with ``bc2 = 1 - beta2**(t + 1)``::
 
-        lr_t = lr(t) * min(1, (t + 1) / warmup_steps) * sqrt(1 - beta2**(t + 1))
+        lr_t = lr(t) * min(1, (t + 1) / warmup_steps)
         c = w_t / sum(w_0..w_t),  w_t = (t + 1)**r * max(lr_0..lr_t)**weight_lr_power
         z = y                                       (first step)
         v = v * beta2;  v = v + ((1 - beta2) * g) * g
-        u = g / (sqrt(v) + eps);  u = u + weight_decay * y
+        u = g / (sqrt(v / bc2) + eps);  u = u + weight_decay * y
         y = lerp(y, z, c);  y = y + lr_t * (beta1 * (1 - c) - 1) * u
         z = z - lr_t * u
 
-    Weight decay is taken at y. ``last_lr`` is ``lr_t``.
+    ``formulation="paper"`` instead folds the bias correction into the rate, so into
+    the averaging weights too: ``lr_t = lr(t) * min(1, (t + 1) / warmup_steps) *
+    sqrt(bc2)`` and ``u = g / (sqrt(v) + eps)``. The two steps agree once ``bc2`` is
+    near 1, but the early steps differ and so do the params from then on (about 1e-2
+    after 100 steps at the defaults, unit-scale params and gradients). Weight decay is
+    taken at y. ``last_lr`` is ``lr_t``. As in :class:`ScheduleFreeSGD`, every float
+    option (either of ``betas``, ``eps`` too) may be a schedule.
     """
 
     _rules = {**_SF_RULES, "betas": _Rule("betas", {"low": 0.0, "low_open": True,
                                                     "high": 1.0, "high_open": True},
                                           _UNIT_OPEN),
-              "eps": _Rule("real", _NONNEG)}
+              "eps": _Rule("sched", _NONNEG), "formulation": _Choice("current", "paper")}
     _slot_names = ("z", "exp_avg_sq")
     _beta_name = "beta1"
 
     def __init__(self, params, lr=0.0025, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 warmup_steps=0, r=0.0, weight_lr_power=2.0):
+                 warmup_steps=0, r=0.0, weight_lr_power=2.0, *, formulation="current"):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       warmup_steps=warmup_steps, r=r,
-                                      weight_lr_power=weight_lr_power))
+                                      weight_lr_power=weight_lr_power,
+                                      formulation=formulation))
 
     def _init_state(self, group, p):
         return {"z": _zeros(p), "exp_avg_sq": _zeros(p)}
@@ -1115,9 +1157,11 @@ class ScheduleFreeAdamW(_ScheduleFree):
     def _group_spec(self, gi, group, gstate, t):
         beta1, beta2 = self._betas(group, t)
         k = self._local(gi, t)      # the group's own step (it may have been added later)
-        lr = (self._at(group, "lr", t) * self._warmup(group, k)
-              * math.sqrt(1.0 - beta2 ** (k + 1)))
-        ckp1, update = self._weights(group, gstate, k, lr)
+        bc2 = 1.0 - beta2 ** (k + 1)
+        lr = self._at(group, "lr", t) * self._warmup(group, k)
+        if self._at(group, "formulation", t) == "paper":
+            lr, bc2 = lr * math.sqrt(bc2), 1.0
+        ckp1, update = self._weights(group, gstate, k, lr, t)
         spec = kernels.sfadamw_spec(lr, beta1, beta2, self._at(group, "eps", t), ckp1,
-                                    self._at(group, "weight_decay", t), k == 0)
+                                    self._at(group, "weight_decay", t), k == 0, bc2)
         return spec, lr, update

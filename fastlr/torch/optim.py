@@ -665,7 +665,9 @@ class RMSprop(_KernelOptimizer):
                                       maximize=maximize, differentiable=differentiable))
 
     def _structure(self, group):
-        return (bool(group["centered"]), _scalar(group["momentum"]) > 0)
+        momentum = _scalar(group["momentum"])
+        # a schedule has a buffer from the start (as in fastlr.RMSprop)
+        return (bool(group["centered"]), callable(momentum) or momentum > 0)
 
 
 class Adagrad(_KernelOptimizer):
@@ -817,17 +819,28 @@ class ScheduleFreeSGD(_ScheduleFree):
 
 class ScheduleFreeAdamW(_ScheduleFree):
     """Schedule-free AdamW (Defazio et al. 2024) on :class:`fastlr.ScheduleFreeAdamW`,
-    with its arguments and defaults (schedulefree's ``AdamWScheduleFree`` names).
+    with its arguments and defaults: schedulefree's ``AdamWScheduleFree`` (>= 1.3, the
+    bias correction ``1 - beta2**k`` divides ``v`` in the denominator), or with
+    ``formulation="paper"`` its ``AdamWScheduleFreePaper`` (the bias correction folded
+    into the rate: ``lr_k = lr * warmup * sqrt(1 - beta2**k)``).
 
-    Train/eval mode and group keys as :class:`ScheduleFreeSGD`. State per param: ``z``
-    and ``exp_avg_sq``.
+    Train/eval mode and group keys as :class:`ScheduleFreeSGD` (``scheduled_lr`` is the
+    rate the step used, as in schedulefree). State per param: ``z`` and ``exp_avg_sq``.
     """
 
     _inner = "ScheduleFreeAdamW"
-    _hyper = ("lr", "betas", "eps", "weight_decay", "warmup_steps", "r", "weight_lr_power")
+    _hyper = ("lr", "betas", "eps", "weight_decay", "warmup_steps", "r", "weight_lr_power",
+              "formulation")
 
     def __init__(self, params, lr=0.0025, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 warmup_steps=0, r=0.0, weight_lr_power=2.0):
+                 warmup_steps=0, r=0.0, weight_lr_power=2.0, *, formulation="current"):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       warmup_steps=warmup_steps, r=r,
-                                      weight_lr_power=weight_lr_power))
+                                      weight_lr_power=weight_lr_power,
+                                      formulation=formulation))
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            # a schedulefree checkpoint has no such key: its groups keep this optimizer's
+            group.setdefault("formulation", self.defaults["formulation"])
