@@ -34,6 +34,14 @@ __all__ = [
 # kinds and flags: the numbering of src_c/fl_optim.h
 SGD, ADAM, RMSPROP, ADAGRAD, LION, SFSGD, SFADAMW, LERP = range(8)
 MAXIMIZE, L2, DECAY, FIRST, NESTEROV, AMSGRAD, CENTERED, MOMENTUM = (1 << k for k in range(8))
+# the torch.optim family, appended (fl_optim.h keeps the same numbering)
+NADAM, RADAM, ADAMAX, ADADELTA, ASGD, RPROP = range(8, 14)
+LAST_KIND = RPROP
+#: the most coefficients a spec may carry (FL_NCOEF)
+NCOEF = 12
+# kind-specific readings of flag bits (a kind reads only the bits listed with its kernel)
+RECTIFY = CENTERED      # RAdam: rho_t > 5, the rectified update
+AX_COPY = FIRST         # ASGD: mu == 1, the average is a copy of the param
 
 
 # ---- hyperparameters -> (kind, flags, coefficients) -------------------------------------
@@ -87,6 +95,88 @@ def sfadamw_spec(lr, beta1, beta2, eps, ckp1, weight_decay, first):
 
 def lerp_spec(weight):
     return LERP, 0, (weight,)
+
+
+def _f32(x):
+    """``x`` rounded to float32, as torch stores its 0-dim float32 state scalars
+    (NAdam's ``mu_product``, ASGD's ``eta`` and ``mu``; torch's default scalar dtype)."""
+    return float(np.float32(x))
+
+
+def _wd_flags(weight_decay, decoupled, lr):
+    """(flags, coefficient) for weight decay in one slot: ``1 - lr*wd`` when decoupled,
+    ``wd`` when coupled (the two never apply together)."""
+    if weight_decay == 0:
+        return 0, 0.0
+    return (DECAY, 1.0 - lr * weight_decay) if decoupled else (L2, weight_decay)
+
+
+def nadam_spec(step, lr, beta1, beta2, eps, weight_decay, momentum_decay, mu_product,
+               maximize, decoupled):
+    """``(spec, new mu_product)``; ``mu_product`` is the product of the mus so far."""
+    bias_correction2 = 1.0 - beta2 ** step
+    mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+    mu_product = _f32(np.float32(mu_product) * np.float32(mu))
+    mu_product_next = mu_product * mu_next
+    if mu_product == 1.0 or mu_product_next == 1.0:
+        raise ValueError(f"NAdam's momentum product rounds to 1 (beta1={beta1!r} is too close "
+                         "to 1), which would divide by zero")
+    flags, wdc = _wd_flags(weight_decay, decoupled, lr)
+    flags |= MAXIMIZE if maximize else 0
+    coeffs = (wdc, 1.0 - beta1, beta2, 1.0 - beta2, bias_correction2, eps,
+              (-lr * (1.0 - mu)) / (1.0 - mu_product), (-lr * mu_next) / (1.0 - mu_product_next))
+    return (NADAM, flags, coeffs), mu_product
+
+
+def radam_spec(step, lr, beta1, beta2, eps, weight_decay, maximize, decoupled):
+    bias_correction1 = 1.0 - beta1 ** step
+    bias_correction2 = 1.0 - beta2 ** step
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    rho_t = rho_inf - 2.0 * step * (beta2 ** step) / bias_correction2
+    flags, wdc = _wd_flags(weight_decay, decoupled, lr)
+    flags |= MAXIMIZE if maximize else 0
+    rect = 0.0
+    if rho_t > 5.0:
+        flags |= RECTIFY
+        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+    return RADAM, flags, (wdc, 1.0 - beta1, beta2, 1.0 - beta2, bias_correction1, lr,
+                          bias_correction2 ** 0.5, eps, rect)
+
+
+def adamax_spec(step, lr, beta1, beta2, eps, weight_decay, maximize):
+    clr = lr / (1.0 - beta1 ** step)
+    flags = (MAXIMIZE if maximize else 0) | (L2 if weight_decay != 0 else 0)
+    return ADAMAX, flags, (weight_decay, 1.0 - beta1, beta2, eps, -clr)
+
+
+def adadelta_spec(lr, rho, eps, weight_decay, maximize):
+    flags = (MAXIMIZE if maximize else 0) | (L2 if weight_decay != 0 else 0)
+    return ADADELTA, flags, (weight_decay, rho, 1.0 - rho, eps, -lr)
+
+
+def asgd_spec(eta, mu, lambd, weight_decay, maximize):
+    """One ASGD step with the ``eta`` and ``mu`` computed at the end of the previous one."""
+    flags = ((MAXIMIZE if maximize else 0) | (L2 if weight_decay != 0 else 0)
+             | (AX_COPY if mu == 1.0 else 0))
+    return ASGD, flags, (weight_decay, 1.0 - lambd * eta, -eta, mu)
+
+
+def asgd_next(step, lr, lambd, alpha, t0):
+    """``(eta, mu)`` for the step after step ``step`` (counted from 1), float32-rounded as
+    torch stores them."""
+    try:
+        eta = lr / ((1.0 + lambd * lr * step) ** alpha)
+    except OverflowError:       # Python floats raise where C would give inf
+        eta = 0.0
+    except ZeroDivisionError:   # 0 ** negative alpha: torch's float math gives inf
+        eta = math.inf
+    return _f32(eta), _f32(1.0 / max(1.0, step - t0))
+
+
+def rprop_spec(etaminus, etaplus, step_size_min, step_size_max, maximize):
+    return RPROP, MAXIMIZE if maximize else 0, (etaminus, etaplus, step_size_min, step_size_max)
 
 
 # ---- the numpy kernels -------------------------------------------------------------------
@@ -218,8 +308,110 @@ def _np_lerp(p, g, s, flags, c):
     _lerp_(p, s[0], p.dtype.type(c[0]))
 
 
+def _decay_or_l2(p, g, flags, wdc):
+    if flags & DECAY:
+        p *= wdc
+    if flags & L2:
+        g = g + wdc * p
+    return g
+
+
+def _np_nadam(p, g, s, flags, c):
+    T = p.dtype.type
+    wdc, w1, b2, c2, bc2, eps, cg, cm = (T(x) for x in c[:8])
+    m, vv = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    g = _decay_or_l2(p, g, flags, wdc)
+    _lerp_(m, g, w1)
+    vv *= b2
+    vv += (c2 * g) * g
+    den = np.sqrt(vv / bc2)
+    den += eps
+    p += (cg * g) / den
+    p += (cm * m) / den
+
+
+def _np_radam(p, g, s, flags, c):
+    T = p.dtype.type
+    wdc, w1, b2, c2, bc1, lr, bc2s, eps, rect = (T(x) for x in c[:9])
+    m, vv = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    g = _decay_or_l2(p, g, flags, wdc)
+    _lerp_(m, g, w1)
+    vv *= b2
+    vv += (c2 * g) * g
+    u = (m / bc1) * lr
+    if flags & RECTIFY:
+        # torch's float / tensor is reciprocal() then a product: two roundings
+        u = (u * ((T(1) / (np.sqrt(vv) + eps)) * bc2s)) * rect
+    p -= u
+
+
+def _np_adamax(p, g, s, flags, c):
+    T = p.dtype.type
+    wd, w1, b2, eps, nclr = (T(x) for x in c[:5])
+    m, u = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    if flags & L2:
+        g = g + wd * p
+    _lerp_(m, g, w1)
+    u *= b2
+    np.maximum(u, np.abs(g) + eps, out=u)
+    p += (nclr * m) / u
+
+
+def _np_adadelta(p, g, s, flags, c):
+    T = p.dtype.type
+    wd, rho, crho, eps, nlr = (T(x) for x in c[:5])
+    sq, acc = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    if flags & L2:
+        g = g + wd * p
+    sq *= rho
+    sq += (crho * g) * g
+    delta = (np.sqrt(acc + eps) / np.sqrt(sq + eps)) * g
+    acc *= rho
+    acc += (crho * delta) * delta
+    p += nlr * delta
+
+
+def _np_asgd(p, g, s, flags, c):
+    T = p.dtype.type
+    wd, decay, neta, mu = (T(x) for x in c[:4])
+    ax = s[0]
+    if flags & MAXIMIZE:
+        g = -g
+    if flags & L2:
+        g = g + wd * p
+    p *= decay
+    p += neta * g
+    if flags & AX_COPY:
+        ax[...] = p
+    else:
+        ax += (p - ax) * mu
+
+
+def _np_rprop(p, g, s, flags, c):
+    T = p.dtype.type
+    em, ep, lo, hi = (T(x) for x in c[:4])
+    prev, size = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    sgn = np.sign(g * prev)
+    factor = np.where(sgn > 0, ep, np.where(sgn < 0, em, np.where(sgn == 0, T(1), sgn)))
+    size *= factor
+    np.clip(size, lo, hi, out=size)
+    g = np.where(sgn < 0, T(0), g)
+    p -= np.sign(g) * size
+    prev[...] = g
+
+
 _NUMPY = (_np_sgd, _np_adam, _np_rmsprop, _np_adagrad, _np_lion, _np_sfsgd, _np_sfadamw,
-          _np_lerp)
+          _np_lerp, _np_nadam, _np_radam, _np_adamax, _np_adadelta, _np_asgd, _np_rprop)
 
 
 def _run_one(spec, param, grad, states):
@@ -350,6 +542,10 @@ def needs(kind, flags):
         return g | 3
     if kind == LERP:
         return 1
+    if kind in (NADAM, RADAM, ADAMAX, ADADELTA, RPROP):
+        return g | 3
+    if kind == ASGD:
+        return g | 1
     raise ValueError(f"unknown kernel kind {kind!r}")
 
 
@@ -362,13 +558,13 @@ def check_spec(name, spec):
         raise TypeError(f"{name} must be a (kind, flags, coefficients) tuple, got "
                         f"{_describe(spec)}")
     kind, flags, coeffs = spec
-    if not isinstance(kind, int) or not 0 <= kind <= LERP:
+    if not isinstance(kind, int) or not 0 <= kind <= LAST_KIND:
         raise ValueError(f"{name} has an unknown kernel kind {kind!r}")
     if not isinstance(flags, int) or not 0 <= flags < 256:
         raise ValueError(f"{name} has invalid flags {flags!r}")
-    if not isinstance(coeffs, tuple) or len(coeffs) > 8 \
+    if not isinstance(coeffs, tuple) or len(coeffs) > NCOEF \
             or not all(isinstance(c, float) for c in coeffs):
-        raise TypeError(f"{name} must have a tuple of at most 8 float coefficients")
+        raise TypeError(f"{name} must have a tuple of at most {NCOEF} float coefficients")
     return needs(kind, flags)
 
 
