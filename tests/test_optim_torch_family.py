@@ -168,11 +168,23 @@ def test_group_scalars_are_in_the_state_dict_and_checked(fl):
                                                                "beta1"),
     ("RAdam", dict(betas=(0.9, 1.0)), "beta2"), ("Adamax", dict(eps=-1.0), "eps"),
     ("Adadelta", dict(rho=1.5), "rho"), ("ASGD", dict(lambd=float("nan")), "lambd"),
+    ("ASGD", dict(lambd=-1.0), "lambd"),
     ("NAdam", dict(decoupled_weight_decay="yes"), "decoupled_weight_decay"),
 ])
 def test_bad_options_raise_naming_them(fl, name, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         getattr(fl, name)([np.ones(2)], **kwargs)
+
+
+def test_asgd_step_size_overflow_is_a_clean_error(fl):
+    """alpha so negative that (1 + lambd*lr*t)**alpha is 0: eta = lr/0 raises before the
+    next step writes (torch raises ZeroDivisionError from the same Python expression)."""
+    p = [np.ones(3)]
+    opt = fl.ASGD(p, lr=0.5, lambd=1.0, alpha=-2000.0)
+    with pytest.raises(ValueError, match="step size"):
+        opt.step([np.ones(3)])
+    np.testing.assert_array_equal(p[0], 1.0)
+    assert opt.step_count == 0
 
 
 def test_bad_option_written_later_leaves_everything_untouched(fl):

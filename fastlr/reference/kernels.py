@@ -166,13 +166,18 @@ def asgd_spec(eta, mu, lambd, weight_decay, maximize):
 def asgd_next(step, lr, lambd, alpha, t0):
     """``(eta, mu)`` for the step after step ``step`` (counted from 1), float32-rounded as
     torch stores them."""
+    # lambd, lr >= 0 and step >= 1: the base is >= 1, so the power is real
     try:
         eta = lr / ((1.0 + lambd * lr * step) ** alpha)
-    except OverflowError:       # Python floats raise where C would give inf
+    except OverflowError:       # an infinite denominator (Python raises, C gives inf)
         eta = 0.0
-    except ZeroDivisionError:   # 0 ** negative alpha: torch's float math gives inf
+    except ZeroDivisionError:   # the power underflowed to 0 (alpha very negative)
         eta = math.inf
-    return _f32(eta), _f32(1.0 / max(1.0, step - t0))
+    eta = _f32(eta)
+    if not math.isfinite(eta):
+        raise ValueError(f"ASGD's step size lr / (1 + lambd*lr*t)**alpha is not finite at t="
+                         f"{step} (lr={lr!r}, lambd={lambd!r}, alpha={alpha!r})")
+    return eta, _f32(1.0 / max(1.0, step - t0))
 
 
 def rprop_spec(etaminus, etaplus, step_size_min, step_size_max, maximize):

@@ -1328,7 +1328,7 @@ class ASGD(Optimizer):
     """
 
     _rules = {
-        "lr": _Rule("sched", _NONNEG), "lambd": _Rule("real"), "alpha": _Rule("real"),
+        "lr": _Rule("sched", _NONNEG), "lambd": _Rule("real", _NONNEG), "alpha": _Rule("real"),
         "t0": _Rule("real"), "weight_decay": _Rule("sched", _NONNEG),
         "maximize": _Rule("flag"),
     }
