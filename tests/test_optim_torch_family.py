@@ -223,3 +223,64 @@ def test_torch_front_end_state_layout_is_torchs(name):
         mine = fs["state"][0][key]
         assert mine.dtype == val.dtype and mine.shape == val.shape, key
         np.testing.assert_allclose(mine.numpy(), val.numpy(), rtol=1e-5, atol=1e-7)
+
+
+# ---- the single-array kernels ----------------------------------------------------------------
+
+def test_kernel_functions_equal_the_optimizers_bit_for_bit(fl, dtype):
+    params, grads = data(dtype, 12, seed=36, shapes=[(37,)])
+    kw = dict(weight_decay=0.1, maximize=True)
+    for name, call, opt_kw in [
+        ("NAdam", None, dict(lr=0.01, weight_decay=0.1, maximize=True)),
+        ("RAdam", "radam", dict(lr=0.01, betas=(0.8, 0.9), **kw)),
+        ("Adamax", "adamax", dict(lr=0.01, **kw)),
+        ("Adadelta", "adadelta", dict(lr=1.0, **kw)),
+        ("Rprop", "rprop", dict(lr=0.01, maximize=True)),
+    ]:
+        expected, _ = run(fl, name, opt_kw, params, grads)
+        p = params[0].copy()
+        s0, s1 = np.zeros_like(p), (np.full_like(p, 0.01) if name == "Rprop"
+                                    else np.zeros_like(p))
+        mu_product = 1.0
+        for k, (g,) in enumerate(grads, 1):
+            if name == "NAdam":
+                mu_product = fl.kernels.nadam(p, g, s0, s1, step=k, lr=0.01, weight_decay=0.1,
+                                              maximize=True, mu_product=mu_product)
+            elif name == "Rprop":
+                fl.kernels.rprop(p, g, s0, s1, maximize=True)
+            elif name == "Adadelta":
+                fl.kernels.adadelta(p, g, s0, s1, **{k_: v_ for k_, v_ in opt_kw.items()})
+            else:
+                b = opt_kw.get("betas", (0.9, 0.999))
+                getattr(fl.kernels, call)(p, g, s0, s1, step=k, lr=0.01, beta1=b[0],
+                                          beta2=b[1], **kw)
+        assert bits_differ([p], expected) == 0, name
+
+
+def test_asgd_kernel_and_adadelta_first_step_by_hand(fl, dtype):
+    p = np.array([1.0, -2.0], dtype)
+    g = np.array([0.5, 4.0], dtype)
+    ax = np.zeros(2, dtype)
+    fl.kernels.asgd(p, g, ax, lr=0.1, lambd=0.5, weight_decay=0.0)
+    # p = p*(1 - 0.5*0.1) - 0.1*g = [0.95 - 0.05, -1.9 - 0.4]; mu = 1: ax = p
+    np.testing.assert_allclose(p, [0.9, -2.3], rtol=1e-6)
+    np.testing.assert_array_equal(ax, p)
+    fl.kernels.asgd(p, g, ax, lr=0.0, mu=0.5, lambd=0.0)
+    np.testing.assert_allclose(ax, [0.9, -2.3], rtol=1e-6)     # ax + (p - ax)*0.5, ax == p
+    p = np.array([1.0, 1.0], dtype)
+    s, a = np.zeros(2, dtype), np.zeros(2, dtype)
+    fl.kernels.adadelta(p, g, s, a, lr=1.0, rho=0.9, eps=1e-6)
+    # s = 0.1 g^2; delta = sqrt(1e-6)/sqrt(0.1 g^2 + 1e-6) * g
+    delta = np.sqrt(1e-6) / np.sqrt(0.1 * g.astype(np.float64) ** 2 + 1e-6) * g
+    np.testing.assert_allclose(p, 1.0 - delta, rtol=1e-5)
+    np.testing.assert_allclose(a, 0.1 * delta ** 2, rtol=1e-5)
+
+
+def test_rprop_kernel_validates_before_writing(fl):
+    p, g, prev, size = np.ones(3), np.ones(3), np.ones(3), np.full(3, 0.1)
+    for kwargs, match in [(dict(etas=(0.5, 0.9)), "etas"), (dict(etas=3), "etas"),
+                          (dict(step_sizes=(1.0, 0.5)), "step_sizes")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            fl.kernels.rprop(p, g, prev, size, **kwargs)
+    np.testing.assert_array_equal(p, 1.0)
+    np.testing.assert_array_equal(size, 0.1)

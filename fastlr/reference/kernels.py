@@ -30,6 +30,7 @@ __all__ = [
     "sgd", "adam", "adamw", "rmsprop", "adagrad", "lion", "schedule_free_sgd",
     "schedule_free_adamw", "lerp", "set_num_threads", "get_num_threads",
 ]
+__all__ += ["nadam", "radam", "adamax", "adadelta", "asgd", "rprop"]
 
 # kinds and flags: the numbering of src_c/fl_optim.h
 SGD, ADAM, RMSPROP, ADAGRAD, LION, SFSGD, SFADAMW, LERP = range(8)
@@ -968,3 +969,145 @@ def lerp(param, end, *, weight):
     if np.may_share_memory(end, param):
         raise ValueError("end overlaps the memory of param")
     _run_one(lerp_spec(weight), param, None, (end, None, None))
+
+
+def _pair(name, value, names):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise TypeError(f"{name} must be a pair ({', '.join(names)}), got "
+                        f"{type(value).__name__}")
+    return tuple(_hp(n, x) for n, x in zip(names, value))
+
+
+def nadam(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+          weight_decay=0.0, momentum_decay=4e-3, mu_product=1.0, maximize=False,
+          decoupled=False):
+    """One NAdam update in place (torch.optim.NAdam, for-loop order); ``step`` counts from
+    1. Returns the new momentum product, to pass as ``mu_product`` at the next step.
+
+    ``mu_k = beta1 * (1 - 0.5 * 0.96**(k * momentum_decay))``, ``P = f32(P * mu_k)``
+    (float32, as torch stores it); ``g = -grad`` if maximize; ``param = param*(1 -
+    lr*wd)`` (``decoupled``) or ``g = g + wd*param``; ``m = lerp(m, g, 1-beta1)``; ``v =
+    beta2*v + (1-beta2)*g*g``; ``d = sqrt(v / (1 - beta2**k)) + eps``; ``param = param +
+    (-lr*(1-mu_k)/(1-P) * g)/d``; ``param = param + (-lr*mu_{k+1}/(1-P*mu_{k+1}) * m)/d``.
+    """
+    _arrays(param, grad)
+    step = count_hp("step", step, low=1)
+    lr = _hp("lr", lr, low=0.0)
+    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    eps = _hp("eps", eps, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    momentum_decay = _hp("momentum_decay", momentum_decay, low=0.0)
+    mu_product = _hp("mu_product", mu_product, low=0.0, high=1.0)
+    maximize = v.flag("maximize", maximize)
+    decoupled = v.flag("decoupled", decoupled)
+    _states(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq})
+    spec, mu_product = nadam_spec(step, lr, beta1, beta2, eps, weight_decay, momentum_decay,
+                                  mu_product, maximize, decoupled)
+    _run_one(spec, param, grad, (exp_avg, exp_avg_sq, None))
+    return mu_product
+
+
+def radam(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+          weight_decay=0.0, maximize=False, decoupled=False):
+    """One RAdam update in place (torch.optim.RAdam, for-loop order); ``step`` counts from 1.
+
+    ``g = -grad`` if maximize; weight decay as :func:`nadam`; ``m = lerp(m, g, 1-beta1)``;
+    ``v = beta2*v + (1-beta2)*g*g``; ``u = (m / bc1) * lr``; when ``rho_k > 5`` (see
+    :class:`fastlr.RAdam`) ``u = (u * ((1/(sqrt(v) + eps)) * sqrt(bc2))) * rect``;
+    ``param = param - u``.
+    """
+    _arrays(param, grad)
+    step = count_hp("step", step, low=1)
+    lr = _hp("lr", lr, low=0.0)
+    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    eps = _hp("eps", eps, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    maximize = v.flag("maximize", maximize)
+    decoupled = v.flag("decoupled", decoupled)
+    _states(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq})
+    _run_one(radam_spec(step, lr, beta1, beta2, eps, weight_decay, maximize, decoupled),
+             param, grad, (exp_avg, exp_avg_sq, None))
+
+
+def adamax(param, grad, exp_avg, exp_inf, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+           weight_decay=0.0, maximize=False):
+    """One Adamax update in place (torch.optim.Adamax, for-loop order); ``step`` counts
+    from 1.
+
+    ``g = -grad`` if maximize; ``g = g + wd*param``; ``m = lerp(m, g, 1-beta1)``; ``u =
+    max(beta2*u, |g| + eps)``; ``param = param + ((-lr/(1 - beta1**step)) * m) / u``.
+    """
+    _arrays(param, grad)
+    step = count_hp("step", step, low=1)
+    lr = _hp("lr", lr, low=0.0)
+    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    eps = _hp("eps", eps, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    maximize = v.flag("maximize", maximize)
+    _states(param, grad, {"exp_avg": exp_avg, "exp_inf": exp_inf})
+    _run_one(adamax_spec(step, lr, beta1, beta2, eps, weight_decay, maximize), param, grad,
+             (exp_avg, exp_inf, None))
+
+
+def adadelta(param, grad, square_avg, acc_delta, *, lr, rho=0.9, eps=1e-6, weight_decay=0.0,
+             maximize=False):
+    """One Adadelta update in place (torch.optim.Adadelta, for-loop order).
+
+    ``g = -grad`` if maximize; ``g = g + wd*param``; ``s = rho*s + (1-rho)*g*g``; ``delta =
+    (sqrt(a + eps) / sqrt(s + eps)) * g``; ``a = rho*a + (1-rho)*delta*delta``; ``param =
+    param - lr*delta``.
+    """
+    _arrays(param, grad)
+    lr = _hp("lr", lr, low=0.0)
+    rho = _hp("rho", rho, low=0.0, high=1.0)
+    eps = _hp("eps", eps, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    maximize = v.flag("maximize", maximize)
+    _states(param, grad, {"square_avg": square_avg, "acc_delta": acc_delta})
+    _run_one(adadelta_spec(lr, rho, eps, weight_decay, maximize), param, grad,
+             (square_avg, acc_delta, None))
+
+
+def asgd(param, grad, ax, *, lr, mu=1.0, lambd=1e-4, weight_decay=0.0, maximize=False):
+    """One ASGD update in place (torch.optim.ASGD, for-loop order); ``lr`` is this step's
+    step size (torch's ``eta``), ``mu`` its averaging weight.
+
+    ``g = -grad`` if maximize; ``g = g + wd*param``; ``param = param*(1 - lambd*lr)``;
+    ``param = param - lr*g``; ``ax = param`` if ``mu == 1`` else ``ax = ax + (param -
+    ax)*mu``. (:class:`fastlr.ASGD` computes the next ``eta`` and ``mu``.)
+    """
+    _arrays(param, grad)
+    lr = _hp("lr", lr, low=0.0)
+    mu = _hp("mu", mu, low=0.0)
+    lambd = _hp("lambd", lambd, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    maximize = v.flag("maximize", maximize)
+    _states(param, grad, {"ax": ax})
+    _run_one(asgd_spec(lr, mu, lambd, weight_decay, maximize), param, grad, (ax, None, None))
+
+
+def rprop(param, grad, prev, step_size, *, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0),
+          maximize=False):
+    """One Rprop update in place (torch.optim.Rprop, for-loop order); ``step_size`` holds
+    every element's step size (torch starts it at ``lr``).
+
+    ``g = -grad`` if maximize; ``s = sign(g*prev)``; ``step_size = clip(step_size * f,
+    step_size_min, step_size_max)`` with ``f = etaplus, etaminus, 1`` for ``s > 0, < 0,
+    == 0``; ``g = 0`` where ``s < 0``; ``param = param - sign(g)*step_size``; ``prev = g``.
+    """
+    _arrays(param, grad)
+    etaminus, etaplus = _pair("etas", etas, ("etaminus", "etaplus"))
+    if not 0.0 < etaminus < 1.0 < etaplus:
+        raise ValueError(f"etas must satisfy 0 < etaminus < 1 < etaplus, got "
+                         f"{(etaminus, etaplus)!r}")
+    lo, hi = _pair("step_sizes", step_sizes, ("step_size_min", "step_size_max"))
+    if not 0.0 <= lo <= hi:
+        raise ValueError(f"step_sizes must satisfy 0 <= step_size_min <= step_size_max, got "
+                         f"{(lo, hi)!r}")
+    maximize = v.flag("maximize", maximize)
+    _states(param, grad, {"prev": prev, "step_size": step_size})
+    _run_one(rprop_spec(etaminus, etaplus, lo, hi, maximize), param, grad,
+             (prev, step_size, None))
