@@ -439,17 +439,13 @@ static void FL_SUF(asgd)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptr
     }
 }
 
-/* numpy's sign: +0 for either zero, NaN for NaN */
-static inline FL_T FL_SUF(sign1)(FL_T x)
-{
-    return x > 0 ? (FL_T)1 : (x < 0 ? (FL_T)-1 : (x == x ? (FL_T)0 : x));
-}
-
 /* Rprop. c = {etaminus, etaplus, step_size_min, step_size_max}; flags MAXIMIZE;
  * s = prev, step_size.
  *   g = -g;  s = sign(g*prev);  f = etaplus (s > 0), etaminus (s < 0), 1 (s == 0), NaN
- *   step_size = clip(step_size*f, min, max) (np.clip: NaN stays);  g = 0 where s < 0
- *   p = p - sign(g)*step_size;  prev = g */
+ *   step_size = min if below, max if above (NaN stays);  g = 0 where s < 0
+ *   p = p - sign(g)*step_size (numpy's sign: +0 for either zero, NaN for NaN);  prev = g
+ * Written as plain selects on the product (its sign is the sign's), so the loop has no
+ * control flow and vectorises. */
 static void FL_SUF(rprop)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptrdiff_t hi)
 {
     FL_T *restrict p = (FL_T *)it->p + lo;
@@ -459,17 +455,23 @@ static void FL_SUF(rprop)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, pt
     const int maximize = (h->flags & FL_F_MAXIMIZE) != 0;
     const FL_T em = (FL_T)h->c[0], ep = (FL_T)h->c[1];
     const FL_T smin = (FL_T)h->c[2], smax = (FL_T)h->c[3];
+    const FL_T one = (FL_T)1, zero = (FL_T)0;
     ptrdiff_t i;
     for (i = 0; i < n; i++) {
-        FL_T gi = maximize ? -g[i] : g[i], s, f, z;
-        s = FL_SUF(sign1)(gi * prev[i]);
-        f = s > 0 ? ep : (s < 0 ? em : (s == 0 ? (FL_T)1 : s));
+        FL_T gi = maximize ? -g[i] : g[i], pr, f, z, sg;
+        pr = gi * prev[i];
+        f = pr > 0 ? ep : one;
+        f = pr < 0 ? em : f;
+        f = pr != pr ? pr : f;
         z = size[i] * f;
-        z = (z > smin || z != z) ? z : smin;
-        z = (z < smax || z != z) ? z : smax;
+        z = z < smin ? smin : z;          /* a NaN fails both tests and stays */
+        z = z > smax ? smax : z;
         size[i] = z;
-        gi = s < 0 ? (FL_T)0 : gi;
-        p[i] = p[i] - FL_SUF(sign1)(gi) * z;
+        gi = pr < 0 ? zero : gi;
+        sg = gi > 0 ? one : zero;
+        sg = gi < 0 ? -one : sg;
+        sg = gi != gi ? gi : sg;
+        p[i] = p[i] - sg * z;
         prev[i] = gi;
     }
 }

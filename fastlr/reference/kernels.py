@@ -410,7 +410,9 @@ def _np_rprop(p, g, s, flags, c):
     sgn = np.sign(g * prev)
     factor = np.where(sgn > 0, ep, np.where(sgn < 0, em, np.where(sgn == 0, T(1), sgn)))
     size *= factor
-    np.clip(size, lo, hi, out=size)
+    # clamp by two selects (a NaN fails both tests and stays), exactly as the C kernel
+    size[...] = np.where(size < lo, lo, size)
+    size[...] = np.where(size > hi, hi, size)
     g = np.where(sgn < 0, T(0), g)
     p -= np.sign(g) * size
     prev[...] = g
