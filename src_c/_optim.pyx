@@ -40,7 +40,7 @@ cdef extern from "fl_optim.h" nogil:
     ctypedef struct fl_hyper:
         int kind
         int flags
-        double c[8]
+        double c[12]
     ctypedef struct fl_item:
         void *p
         const void *g
@@ -128,7 +128,7 @@ cdef int _fill_hyper(fl_hyper *h, spec) except -2:
     kind, flags, coeffs = <tuple>spec
     if not isinstance(kind, int) or not isinstance(flags, int) or type(coeffs) is not tuple:
         return -1
-    if not 0 <= kind <= _ref.LERP or not 0 <= flags < 256:
+    if not 0 <= kind <= _ref.LAST_KIND or not 0 <= flags < 256:
         return -1
     nc = len(<tuple>coeffs)
     if nc > FL_NCOEF:

@@ -134,6 +134,9 @@ int fl_optim_needs(int kind, int flags)
     case FL_K_SFSGD: return G | 1;
     case FL_K_SFADAMW: return G | 1 | 2;
     case FL_K_LERP: return 1;
+    case FL_K_NADAM: case FL_K_RADAM: case FL_K_ADAMAX: case FL_K_ADADELTA: case FL_K_RPROP:
+        return G | 1 | 2;
+    case FL_K_ASGD: return G | 1;
     }
     return -1;
 }

@@ -17,7 +17,10 @@
 
 enum fl_optim_kind {
     FL_K_SGD, FL_K_ADAM, FL_K_RMSPROP, FL_K_ADAGRAD, FL_K_LION, FL_K_SFSGD, FL_K_SFADAMW,
-    FL_K_LERP, FL_K_NKINDS
+    FL_K_LERP,
+    /* the rest of torch.optim's elementwise family, appended */
+    FL_K_NADAM, FL_K_RADAM, FL_K_ADAMAX, FL_K_ADADELTA, FL_K_ASGD, FL_K_RPROP,
+    FL_K_NKINDS
 };
 
 /* flag bits (which ones a kind reads is listed with the kernel) */
@@ -29,12 +32,15 @@ enum {
     FL_F_NESTEROV = 16,
     FL_F_AMSGRAD = 32,
     FL_F_CENTERED = 64,
-    FL_F_MOMENTUM = 128
+    FL_F_MOMENTUM = 128,
+    /* kind-specific readings of the same bits */
+    FL_F_RECTIFY = 64,     /* RAdam: rho_t > 5, the rectified update (CENTERED's bit) */
+    FL_F_AX_COPY = 8       /* ASGD: mu == 1, ax = p (FIRST's bit) */
 };
 
 enum { FL_F32 = 0, FL_F64 = 1 };
 
-#define FL_NCOEF 8
+#define FL_NCOEF 12
 #define FL_NSTATE 3
 
 typedef struct {

@@ -283,9 +283,207 @@ static void FL_SUF(lerp)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptr
         a[i] = FL_SUF(lerp1)(a[i], b[i], w, omw, small);
 }
 
+/* ---- the rest of torch.optim's elementwise family ------------------------------------ */
+
+/* weight decay in one coefficient: p = p*(1 - lr*wd) (DECAY) or g = g + wd*p (L2) */
+#define FL_WD(pi, gi, wdc, decay_on, l2)            \
+    do {                                            \
+        (pi) = (decay_on) ? (pi) * (wdc) : (pi);    \
+        (gi) = (l2) ? (gi) + (wdc) * (pi) : (gi);   \
+    } while (0)
+
+/* NAdam. c = {1 - lr*wd | wd, 1 - beta1, beta2, 1 - beta2, 1 - beta2^t, eps,
+ * -lr*(1 - mu_t)/(1 - P_t), -lr*mu_{t+1}/(1 - P_t*mu_{t+1})}; flags MAXIMIZE, DECAY, L2;
+ * s = m, v.
+ *   g = -g;  decay or L2;  m = lerp(m, g, 1 - beta1);  v = v*beta2 + ((1 - beta2)*g)*g
+ *   d = sqrt(v / bc2) + eps;  p = p + (cg*g)/d;  p = p + (cm*m)/d */
+static void FL_SUF(nadam)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptrdiff_t hi)
+{
+    FL_T *restrict p = (FL_T *)it->p + lo;
+    const FL_T *restrict g = (const FL_T *)it->g + lo;
+    FL_T *restrict m = FL_ARR(0), *restrict v = FL_ARR(1);
+    const ptrdiff_t n = hi - lo;
+    const int maximize = (h->flags & FL_F_MAXIMIZE) != 0, l2 = (h->flags & FL_F_L2) != 0;
+    const int decay_on = (h->flags & FL_F_DECAY) != 0;
+    const FL_T wdc = (FL_T)h->c[0], w1 = (FL_T)h->c[1], b2 = (FL_T)h->c[2];
+    const FL_T c2 = (FL_T)h->c[3], bc2 = (FL_T)h->c[4], eps = (FL_T)h->c[5];
+    const FL_T cg = (FL_T)h->c[6], cm = (FL_T)h->c[7];
+    const FL_T omw1 = (FL_T)1 - w1;
+    const int small1 = (w1 < 0 ? -w1 : w1) < (FL_T)0.5;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        FL_T gi = maximize ? -g[i] : g[i], pi = p[i], mi, vi, den;
+        FL_WD(pi, gi, wdc, decay_on, l2);
+        mi = FL_SUF(lerp1)(m[i], gi, w1, omw1, small1);
+        vi = v[i] * b2;
+        vi = vi + (c2 * gi) * gi;
+        m[i] = mi;
+        v[i] = vi;
+        den = FL_SQRT(vi / bc2) + eps;
+        pi = pi + (cg * gi) / den;
+        p[i] = pi + (cm * mi) / den;
+    }
+}
+
+/* RAdam. c = {1 - lr*wd | wd, 1 - beta1, beta2, 1 - beta2, 1 - beta1^t, lr,
+ * sqrt(1 - beta2^t), eps, rect}; flags MAXIMIZE, DECAY, L2, RECTIFY; s = m, v.
+ *   g = -g;  decay or L2;  m = lerp(m, g, 1 - beta1);  v = v*beta2 + ((1 - beta2)*g)*g
+ *   u = (m / bc1)*lr;  rectified: u = (u*((1/(sqrt(v) + eps))*sqrt(bc2)))*rect;  p = p - u */
+static void FL_SUF(radam)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptrdiff_t hi)
+{
+    FL_T *restrict p = (FL_T *)it->p + lo;
+    const FL_T *restrict g = (const FL_T *)it->g + lo;
+    FL_T *restrict m = FL_ARR(0), *restrict v = FL_ARR(1);
+    const ptrdiff_t n = hi - lo;
+    const int maximize = (h->flags & FL_F_MAXIMIZE) != 0, l2 = (h->flags & FL_F_L2) != 0;
+    const int decay_on = (h->flags & FL_F_DECAY) != 0, rectify = (h->flags & FL_F_RECTIFY) != 0;
+    const FL_T wdc = (FL_T)h->c[0], w1 = (FL_T)h->c[1], b2 = (FL_T)h->c[2];
+    const FL_T c2 = (FL_T)h->c[3], bc1 = (FL_T)h->c[4], lr = (FL_T)h->c[5];
+    const FL_T bc2s = (FL_T)h->c[6], eps = (FL_T)h->c[7], rect = (FL_T)h->c[8];
+    const FL_T omw1 = (FL_T)1 - w1;
+    const int small1 = (w1 < 0 ? -w1 : w1) < (FL_T)0.5;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        FL_T gi = maximize ? -g[i] : g[i], pi = p[i], mi, vi, u, r;
+        FL_WD(pi, gi, wdc, decay_on, l2);
+        mi = FL_SUF(lerp1)(m[i], gi, w1, omw1, small1);
+        vi = v[i] * b2;
+        vi = vi + (c2 * gi) * gi;
+        m[i] = mi;
+        v[i] = vi;
+        u = (mi / bc1) * lr;
+        r = ((FL_T)1 / (FL_SQRT(vi) + eps)) * bc2s;
+        u = rectify ? (u * r) * rect : u;
+        p[i] = pi - u;
+    }
+}
+
+/* Adamax. c = {wd, 1 - beta1, beta2, eps, -lr/(1 - beta1^t)}; flags MAXIMIZE, L2;
+ * s = m, u.
+ *   g = -g;  g = g + wd*p;  m = lerp(m, g, 1 - beta1);  u = max(u*beta2, |g| + eps)
+ *   (np.maximum: NaN-propagating);  p = p + (nclr*m)/u */
+static void FL_SUF(adamax)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptrdiff_t hi)
+{
+    FL_T *restrict p = (FL_T *)it->p + lo;
+    const FL_T *restrict g = (const FL_T *)it->g + lo;
+    FL_T *restrict m = FL_ARR(0), *restrict u = FL_ARR(1);
+    const ptrdiff_t n = hi - lo;
+    const int maximize = (h->flags & FL_F_MAXIMIZE) != 0, l2 = (h->flags & FL_F_L2) != 0;
+    const FL_T wd = (FL_T)h->c[0], w1 = (FL_T)h->c[1], b2 = (FL_T)h->c[2];
+    const FL_T eps = (FL_T)h->c[3], nclr = (FL_T)h->c[4];
+    const FL_T omw1 = (FL_T)1 - w1;
+    const int small1 = (w1 < 0 ? -w1 : w1) < (FL_T)0.5;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        FL_T gi = maximize ? -g[i] : g[i], mi, ui, ai;
+        gi = l2 ? gi + wd * p[i] : gi;
+        mi = FL_SUF(lerp1)(m[i], gi, w1, omw1, small1);
+        ui = u[i] * b2;
+        ai = (gi < 0 ? -gi : gi) + eps;
+        ui = (ui > ai || ui != ui) ? ui : ai;
+        m[i] = mi;
+        u[i] = ui;
+        p[i] = p[i] + (nclr * mi) / ui;
+    }
+}
+
+/* Adadelta. c = {wd, rho, 1 - rho, eps, -lr}; flags MAXIMIZE, L2; s = square_avg, acc_delta.
+ *   g = -g;  g = g + wd*p;  s = s*rho + ((1 - rho)*g)*g
+ *   delta = (sqrt(a + eps)/sqrt(s + eps))*g;  a = a*rho + ((1 - rho)*delta)*delta
+ *   p = p + (-lr)*delta */
+static void FL_SUF(adadelta)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptrdiff_t hi)
+{
+    FL_T *restrict p = (FL_T *)it->p + lo;
+    const FL_T *restrict g = (const FL_T *)it->g + lo;
+    FL_T *restrict sq = FL_ARR(0), *restrict acc = FL_ARR(1);
+    const ptrdiff_t n = hi - lo;
+    const int maximize = (h->flags & FL_F_MAXIMIZE) != 0, l2 = (h->flags & FL_F_L2) != 0;
+    const FL_T wd = (FL_T)h->c[0], rho = (FL_T)h->c[1], crho = (FL_T)h->c[2];
+    const FL_T eps = (FL_T)h->c[3], nlr = (FL_T)h->c[4];
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        FL_T gi = maximize ? -g[i] : g[i], si, ai, d;
+        gi = l2 ? gi + wd * p[i] : gi;
+        si = sq[i] * rho;
+        si = si + (crho * gi) * gi;
+        ai = acc[i];
+        d = (FL_SQRT(ai + eps) / FL_SQRT(si + eps)) * gi;
+        ai = ai * rho;
+        ai = ai + (crho * d) * d;
+        sq[i] = si;
+        acc[i] = ai;
+        p[i] = p[i] + nlr * d;
+    }
+}
+
+/* ASGD. c = {wd, 1 - lambd*eta, -eta, mu}; flags MAXIMIZE, L2, AX_COPY; s = ax.
+ *   g = -g;  g = g + wd*p;  p = p*(1 - lambd*eta);  p = p + (-eta)*g
+ *   ax = p (AX_COPY: mu == 1) or ax = ax + (p - ax)*mu */
+static void FL_SUF(asgd)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptrdiff_t hi)
+{
+    FL_T *restrict p = (FL_T *)it->p + lo;
+    const FL_T *restrict g = (const FL_T *)it->g + lo;
+    FL_T *restrict ax = FL_ARR(0);
+    const ptrdiff_t n = hi - lo;
+    const int maximize = (h->flags & FL_F_MAXIMIZE) != 0, l2 = (h->flags & FL_F_L2) != 0;
+    const int copy = (h->flags & FL_F_AX_COPY) != 0;
+    const FL_T wd = (FL_T)h->c[0], decay = (FL_T)h->c[1], neta = (FL_T)h->c[2];
+    const FL_T mu = (FL_T)h->c[3];
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        FL_T gi = maximize ? -g[i] : g[i], pi = p[i], ai = ax[i];
+        gi = l2 ? gi + wd * pi : gi;
+        pi = pi * decay;
+        pi = pi + neta * gi;
+        p[i] = pi;
+        ax[i] = copy ? pi : ai + (pi - ai) * mu;
+    }
+}
+
+/* Rprop. c = {etaminus, etaplus, step_size_min, step_size_max}; flags MAXIMIZE;
+ * s = prev, step_size.
+ *   g = -g;  s = sign(g*prev);  f = etaplus (s > 0), etaminus (s < 0), 1 (s == 0), NaN
+ *   step_size = min if below, max if above (NaN stays);  g = 0 where s < 0
+ *   p = p - sign(g)*step_size (numpy's sign: +0 for either zero, NaN for NaN);  prev = g
+ * Written as plain selects on the product (its sign is the sign's), so the loop has no
+ * control flow and vectorises. */
+static void FL_SUF(rprop)(const fl_hyper *h, const fl_item *it, ptrdiff_t lo, ptrdiff_t hi)
+{
+    FL_T *restrict p = (FL_T *)it->p + lo;
+    const FL_T *restrict g = (const FL_T *)it->g + lo;
+    FL_T *restrict prev = FL_ARR(0), *restrict size = FL_ARR(1);
+    const ptrdiff_t n = hi - lo;
+    const int maximize = (h->flags & FL_F_MAXIMIZE) != 0;
+    const FL_T em = (FL_T)h->c[0], ep = (FL_T)h->c[1];
+    const FL_T smin = (FL_T)h->c[2], smax = (FL_T)h->c[3];
+    const FL_T one = (FL_T)1, zero = (FL_T)0;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        FL_T gi = maximize ? -g[i] : g[i], pr, f, z, sg;
+        pr = gi * prev[i];
+        f = pr > 0 ? ep : one;
+        f = pr < 0 ? em : f;
+        f = pr != pr ? pr : f;
+        z = size[i] * f;
+        z = z < smin ? smin : z;          /* a NaN fails both tests and stays */
+        z = z > smax ? smax : z;
+        size[i] = z;
+        gi = pr < 0 ? zero : gi;
+        sg = gi > 0 ? one : zero;
+        sg = gi < 0 ? -one : sg;
+        sg = gi != gi ? gi : sg;
+        p[i] = p[i] - sg * z;
+        prev[i] = gi;
+    }
+}
+
+#undef FL_WD
+
 static const fl_kernel FL_SUF(table)[FL_K_NKINDS] = {
     FL_SUF(sgd), FL_SUF(adam), FL_SUF(rmsprop), FL_SUF(adagrad), FL_SUF(lion),
-    FL_SUF(sfsgd), FL_SUF(sfadamw), FL_SUF(lerp)
+    FL_SUF(sfsgd), FL_SUF(sfadamw), FL_SUF(lerp),
+    FL_SUF(nadam), FL_SUF(radam), FL_SUF(adamax), FL_SUF(adadelta), FL_SUF(asgd),
+    FL_SUF(rprop)
 };
 
 #undef FL_ARR

@@ -614,6 +614,14 @@ SCHEDULABLE = [   # (class, kwargs, the hyperparameters that may be schedules)
      ("lr", "momentum", "weight_decay", "r", "weight_lr_power")),
     ("ScheduleFreeAdamW", dict(lr=0.01, weight_decay=0.01, r=0.5, eps=1e-3),
      ("lr", "beta1", "beta2", "eps", "weight_decay", "r", "weight_lr_power")),
+    ("NAdam", dict(lr=0.01, weight_decay=0.01, eps=1e-3),
+     ("lr", "beta1", "beta2", "eps", "weight_decay", "momentum_decay")),
+    ("RAdam", dict(lr=0.01, weight_decay=0.01, eps=1e-3),
+     ("lr", "beta1", "beta2", "eps", "weight_decay")),
+    ("Adamax", dict(lr=0.01, weight_decay=0.01, eps=1e-3),
+     ("lr", "beta1", "beta2", "eps", "weight_decay")),
+    ("Adadelta", dict(lr=1.0, weight_decay=0.01, eps=1e-3), ("lr", "rho", "eps", "weight_decay")),
+    ("ASGD", dict(lr=0.01, weight_decay=0.01, lambd=0.01), ("lr", "lambd", "alpha", "weight_decay")),
 ]
 SCHEDULED = [(n, kw, h) for n, kw, hs in SCHEDULABLE for h in hs]
 SCHEDULED_IDS = [f"{n}-{h}" for n, _, h in SCHEDULED]
@@ -674,7 +682,7 @@ def test_a_scheduled_hyperparameter_is_the_value_of_its_step(fl, name, kwargs, h
 @pytest.mark.parametrize("name,kwargs,hp", SCHEDULED, ids=SCHEDULED_IDS)
 def test_a_scheduled_value_out_of_bounds_fails_before_writing(fl, name, kwargs, hp):
     base = _base(name, kwargs, hp)
-    bad = math.nan if hp == "dampening" else -0.5      # dampening has no bounds
+    bad = math.nan if hp in ("dampening", "alpha") else -0.5   # these have no bounds
     params, grads = data(np.float64, 3, seed=41)
     ps = [p.copy() for p in params]
     opt = getattr(fl, name)(ps, **_with(name, kwargs, hp,

@@ -43,12 +43,36 @@ def configs():
     for kw in _product(weight_decay=[0.0, 0.01], warmup_steps=[0, 5], r=[0.0, 1.0],
                        formulation=["current", "paper"]):
         out.append(("ScheduleFreeAdamW", dict(lr=0.01, betas=(0.9, 0.999), **kw)))
+    out += new_configs()
+    return out
+
+
+def new_configs():
+    """The rest of torch.optim's elementwise family (NAdam ... Rprop)."""
+    out = []
+    for kw in _product(weight_decay=[0.0, 0.1], decoupled_weight_decay=[False, True],
+                       maximize=[False, True]):
+        if kw["decoupled_weight_decay"] and not kw["weight_decay"]:
+            continue
+        out.append(("NAdam", dict(lr=0.01, momentum_decay=4e-3, **kw)))
+        out.append(("RAdam", dict(lr=0.01, **kw)))
+    out.append(("NAdam", dict(lr=0.01, betas=(0.8, 0.99), momentum_decay=0.5)))
+    out.append(("RAdam", dict(lr=0.01, betas=(0.8, 0.9))))     # rectified from step 6 on
+    for kw in _product(weight_decay=[0.0, 0.1], maximize=[False, True]):
+        out.append(("Adamax", dict(lr=0.01, **kw)))
+        out.append(("Adadelta", dict(lr=1.0, rho=0.9, **kw)))
+        out.append(("ASGD", dict(lr=0.01, lambd=1e-2, t0=10.0, **kw)))
+        out.append(("Rprop", dict(lr=0.01, maximize=kw["maximize"]) if not kw["weight_decay"]
+                    else dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2),
+                              maximize=kw["maximize"])))
+    out.append(("ASGD", dict(lr=0.01)))                            # t0 = 1e6: ax = p
     return out
 
 
 CONFIGS = configs()
 CONFIG_IDS = [_id(n, kw) for n, kw in CONFIGS]
-TORCH_NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")
+TORCH_NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
+               "Adadelta", "ASGD", "Rprop")
 
 
 def data(dtype, steps, seed=0, shapes=SHAPES):

@@ -290,11 +290,19 @@ def test_fastlr_lr_scheduler_drives_it():
     assert bits_differ([t.detach().numpy() for t in ts], expected) == 0
 
 
+NEW_CASES = [("NAdam", dict(lr=0.01, weight_decay=0.1)),
+             ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+             ("RAdam", dict(lr=0.01, betas=(0.8, 0.9))), ("Adamax", dict(lr=0.01)),
+             ("Adadelta", dict(lr=1.0, weight_decay=0.01)),
+             ("ASGD", dict(lr=0.01, lambd=1e-2, t0=3.0)),
+             ("Rprop", dict(lr=0.01, maximize=True))]
+
+
 @pytest.mark.parametrize("name,kwargs", [
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)), ("SGD", dict(lr=0.05)),
     ("Adam", dict(lr=0.01, amsgrad=True)), ("AdamW", dict(lr=0.01)),
     ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
-    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1))],
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1))] + NEW_CASES,
     ids=lambda x: x if isinstance(x, str) else None)
 def test_params_without_grads_are_skipped_like_torch(name, kwargs, dtype):
     """Some params miss some steps: torch's per-param counters and lazy state."""
@@ -482,7 +490,7 @@ def _roundtrip(sd):
     ("AdamW", dict(lr=0.01, weight_decay=0.1)), ("AdamW", dict(lr=0.01, amsgrad=True)),
     ("Adam", dict(lr=0.01, maximize=True)), ("SGD", dict(lr=0.05, momentum=0.9)),
     ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
-    ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.1))],
+    ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.1))] + NEW_CASES,
     ids=lambda x: x if isinstance(x, str) else None)
 @pytest.mark.parametrize("direction", ["torch-to-fastlr", "fastlr-to-torch"])
 def test_checkpoint_moves_between_torch_and_fastlr(name, kwargs, direction, dtype):

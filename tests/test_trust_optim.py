@@ -71,6 +71,17 @@ KERNEL_CASES = {
                             ("param", "grad", "z", "exp_avg_sq"),
                             dict(lr=0.1, ckp1=0.5, weight_decay=0.5)),
     "lerp": (("param", "end"), ("param", "end"), dict(weight=0.5)),
+    "nadam": (("param", "grad", "exp_avg", "exp_avg_sq"),
+              ("param", "grad", "exp_avg", "exp_avg_sq"), dict(step=1, lr=0.1, weight_decay=0.5)),
+    "radam": (("param", "grad", "exp_avg", "exp_avg_sq"),
+              ("param", "grad", "exp_avg", "exp_avg_sq"), dict(step=1, lr=0.1, weight_decay=0.5)),
+    "adamax": (("param", "grad", "exp_avg", "exp_inf"), ("param", "grad", "exp_avg", "exp_inf"),
+               dict(step=1, lr=0.1, weight_decay=0.5)),
+    "adadelta": (("param", "grad", "square_avg", "acc_delta"),
+                 ("param", "grad", "square_avg", "acc_delta"), dict(lr=0.1, weight_decay=0.5)),
+    "asgd": (("param", "grad", "ax"), ("param", "grad", "ax"), dict(lr=0.1, weight_decay=0.5)),
+    "rprop": (("param", "grad", "prev", "step_size"), ("param", "grad", "prev", "step_size"),
+              dict(maximize=True)),
 }
 
 

@@ -14,7 +14,8 @@ _Params = _Array | Sequence[_Array] | Sequence[Mapping[str, Any]]
 _Grads = _Array | Sequence[_Array]
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "ScheduleFreeSGD",
-           "ScheduleFreeAdamW", "set_num_threads", "get_num_threads", "kernels"]
+           "ScheduleFreeAdamW", "set_num_threads", "get_num_threads", "kernels",
+           "NAdam", "RAdam", "Adamax", "Adadelta", "ASGD", "Rprop"]
 
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
@@ -83,3 +84,37 @@ class ScheduleFreeAdamW(_ScheduleFree):
                  weight_decay: _Value = 0.0, warmup_steps: int = 0, r: _Value = 0.0,
                  weight_lr_power: _Value = 2.0, *,
                  formulation: Literal["current", "paper"] = "current") -> None: ...
+
+class NAdam(Optimizer):
+    def __init__(self, params: _Params, lr: _Value = 2e-3,
+                 betas: tuple[_Value, _Value] = (0.9, 0.999), eps: _Value = 1e-8,
+                 weight_decay: _Value = 0.0, momentum_decay: _Value = 4e-3,
+                 decoupled_weight_decay: bool = False, *,
+                 maximize: bool = False) -> None: ...
+
+class RAdam(Optimizer):
+    def __init__(self, params: _Params, lr: _Value = 1e-3,
+                 betas: tuple[_Value, _Value] = (0.9, 0.999), eps: _Value = 1e-8,
+                 weight_decay: _Value = 0.0, decoupled_weight_decay: bool = False, *,
+                 maximize: bool = False) -> None: ...
+
+class Adamax(Optimizer):
+    def __init__(self, params: _Params, lr: _Value = 2e-3,
+                 betas: tuple[_Value, _Value] = (0.9, 0.999), eps: _Value = 1e-8,
+                 weight_decay: _Value = 0.0, *, maximize: bool = False) -> None: ...
+
+class Adadelta(Optimizer):
+    def __init__(self, params: _Params, lr: _Value = 1.0, rho: _Value = 0.9,
+                 eps: _Value = 1e-6, weight_decay: _Value = 0.0, *,
+                 maximize: bool = False) -> None: ...
+
+class ASGD(Optimizer):
+    def __init__(self, params: _Params, lr: _Value = 1e-2, lambd: _Value = 1e-4,
+                 alpha: _Value = 0.75, t0: float = 1e6, weight_decay: _Value = 0.0, *,
+                 maximize: bool = False) -> None: ...
+
+class Rprop(Optimizer):
+    def __init__(self, params: _Params, lr: float = 1e-2,
+                 etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50.0), *,
+                 maximize: bool = False) -> None: ...

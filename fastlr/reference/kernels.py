@@ -30,10 +30,19 @@ __all__ = [
     "sgd", "adam", "adamw", "rmsprop", "adagrad", "lion", "schedule_free_sgd",
     "schedule_free_adamw", "lerp", "set_num_threads", "get_num_threads",
 ]
+__all__ += ["nadam", "radam", "adamax", "adadelta", "asgd", "rprop"]
 
 # kinds and flags: the numbering of src_c/fl_optim.h
 SGD, ADAM, RMSPROP, ADAGRAD, LION, SFSGD, SFADAMW, LERP = range(8)
 MAXIMIZE, L2, DECAY, FIRST, NESTEROV, AMSGRAD, CENTERED, MOMENTUM = (1 << k for k in range(8))
+# the torch.optim family, appended (fl_optim.h keeps the same numbering)
+NADAM, RADAM, ADAMAX, ADADELTA, ASGD, RPROP = range(8, 14)
+LAST_KIND = RPROP
+#: the most coefficients a spec may carry (FL_NCOEF)
+NCOEF = 12
+# kind-specific readings of flag bits (a kind reads only the bits listed with its kernel)
+RECTIFY = CENTERED      # RAdam: rho_t > 5, the rectified update
+AX_COPY = FIRST         # ASGD: mu == 1, the average is a copy of the param
 
 
 # ---- hyperparameters -> (kind, flags, coefficients) -------------------------------------
@@ -89,6 +98,93 @@ def sfadamw_spec(lr, beta1, beta2, eps, ckp1, weight_decay, first, bias_correcti
 
 def lerp_spec(weight):
     return LERP, 0, (weight,)
+
+
+def _f32(x):
+    """``x`` rounded to float32, as torch stores its 0-dim float32 state scalars
+    (NAdam's ``mu_product``, ASGD's ``eta`` and ``mu``; torch's default scalar dtype)."""
+    return float(np.float32(x))
+
+
+def _wd_flags(weight_decay, decoupled, lr):
+    """(flags, coefficient) for weight decay in one slot: ``1 - lr*wd`` when decoupled,
+    ``wd`` when coupled (the two never apply together)."""
+    if weight_decay == 0:
+        return 0, 0.0
+    return (DECAY, 1.0 - lr * weight_decay) if decoupled else (L2, weight_decay)
+
+
+def nadam_spec(step, lr, beta1, beta2, eps, weight_decay, momentum_decay, mu_product,
+               maximize, decoupled):
+    """``(spec, new mu_product)``; ``mu_product`` is the product of the mus so far."""
+    bias_correction2 = 1.0 - beta2 ** step
+    mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+    mu_product = _f32(np.float32(mu_product) * np.float32(mu))
+    mu_product_next = mu_product * mu_next
+    if mu_product == 1.0 or mu_product_next == 1.0:
+        raise ValueError(f"NAdam's momentum product rounds to 1 (beta1={beta1!r} is too close "
+                         "to 1), which would divide by zero")
+    flags, wdc = _wd_flags(weight_decay, decoupled, lr)
+    flags |= MAXIMIZE if maximize else 0
+    coeffs = (wdc, 1.0 - beta1, beta2, 1.0 - beta2, bias_correction2, eps,
+              (-lr * (1.0 - mu)) / (1.0 - mu_product), (-lr * mu_next) / (1.0 - mu_product_next))
+    return (NADAM, flags, coeffs), mu_product
+
+
+def radam_spec(step, lr, beta1, beta2, eps, weight_decay, maximize, decoupled):
+    bias_correction1 = 1.0 - beta1 ** step
+    bias_correction2 = 1.0 - beta2 ** step
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    rho_t = rho_inf - 2.0 * step * (beta2 ** step) / bias_correction2
+    flags, wdc = _wd_flags(weight_decay, decoupled, lr)
+    flags |= MAXIMIZE if maximize else 0
+    rect = 0.0
+    if rho_t > 5.0:
+        flags |= RECTIFY
+        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+    return RADAM, flags, (wdc, 1.0 - beta1, beta2, 1.0 - beta2, bias_correction1, lr,
+                          bias_correction2 ** 0.5, eps, rect)
+
+
+def adamax_spec(step, lr, beta1, beta2, eps, weight_decay, maximize):
+    clr = lr / (1.0 - beta1 ** step)
+    flags = (MAXIMIZE if maximize else 0) | (L2 if weight_decay != 0 else 0)
+    return ADAMAX, flags, (weight_decay, 1.0 - beta1, beta2, eps, -clr)
+
+
+def adadelta_spec(lr, rho, eps, weight_decay, maximize):
+    flags = (MAXIMIZE if maximize else 0) | (L2 if weight_decay != 0 else 0)
+    return ADADELTA, flags, (weight_decay, rho, 1.0 - rho, eps, -lr)
+
+
+def asgd_spec(eta, mu, lambd, weight_decay, maximize):
+    """One ASGD step with the ``eta`` and ``mu`` computed at the end of the previous one."""
+    flags = ((MAXIMIZE if maximize else 0) | (L2 if weight_decay != 0 else 0)
+             | (AX_COPY if mu == 1.0 else 0))
+    return ASGD, flags, (weight_decay, 1.0 - lambd * eta, -eta, mu)
+
+
+def asgd_next(step, lr, lambd, alpha, t0):
+    """``(eta, mu)`` for the step after step ``step`` (counted from 1), float32-rounded as
+    torch stores them."""
+    # lambd, lr >= 0 and step >= 1: the base is >= 1, so the power is real
+    try:
+        eta = lr / ((1.0 + lambd * lr * step) ** alpha)
+    except OverflowError:       # an infinite denominator (Python raises, C gives inf)
+        eta = 0.0
+    except ZeroDivisionError:   # the power underflowed to 0 (alpha very negative)
+        eta = math.inf
+    eta = _f32(eta)
+    if not math.isfinite(eta):
+        raise ValueError(f"ASGD's step size lr / (1 + lambd*lr*t)**alpha is not finite at t="
+                         f"{step} (lr={lr!r}, lambd={lambd!r}, alpha={alpha!r})")
+    return eta, _f32(1.0 / max(1.0, step - t0))
+
+
+def rprop_spec(etaminus, etaplus, step_size_min, step_size_max, maximize):
+    return RPROP, MAXIMIZE if maximize else 0, (etaminus, etaplus, step_size_min, step_size_max)
 
 
 # ---- the numpy kernels -------------------------------------------------------------------
@@ -220,8 +316,112 @@ def _np_lerp(p, g, s, flags, c):
     _lerp_(p, s[0], p.dtype.type(c[0]))
 
 
+def _decay_or_l2(p, g, flags, wdc):
+    if flags & DECAY:
+        p *= wdc
+    if flags & L2:
+        g = g + wdc * p
+    return g
+
+
+def _np_nadam(p, g, s, flags, c):
+    T = p.dtype.type
+    wdc, w1, b2, c2, bc2, eps, cg, cm = (T(x) for x in c[:8])
+    m, vv = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    g = _decay_or_l2(p, g, flags, wdc)
+    _lerp_(m, g, w1)
+    vv *= b2
+    vv += (c2 * g) * g
+    den = np.sqrt(vv / bc2)
+    den += eps
+    p += (cg * g) / den
+    p += (cm * m) / den
+
+
+def _np_radam(p, g, s, flags, c):
+    T = p.dtype.type
+    wdc, w1, b2, c2, bc1, lr, bc2s, eps, rect = (T(x) for x in c[:9])
+    m, vv = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    g = _decay_or_l2(p, g, flags, wdc)
+    _lerp_(m, g, w1)
+    vv *= b2
+    vv += (c2 * g) * g
+    u = (m / bc1) * lr
+    if flags & RECTIFY:
+        # torch's float / tensor is reciprocal() then a product: two roundings
+        u = (u * ((T(1) / (np.sqrt(vv) + eps)) * bc2s)) * rect
+    p -= u
+
+
+def _np_adamax(p, g, s, flags, c):
+    T = p.dtype.type
+    wd, w1, b2, eps, nclr = (T(x) for x in c[:5])
+    m, u = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    if flags & L2:
+        g = g + wd * p
+    _lerp_(m, g, w1)
+    u *= b2
+    np.maximum(u, np.abs(g) + eps, out=u)
+    p += (nclr * m) / u
+
+
+def _np_adadelta(p, g, s, flags, c):
+    T = p.dtype.type
+    wd, rho, crho, eps, nlr = (T(x) for x in c[:5])
+    sq, acc = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    if flags & L2:
+        g = g + wd * p
+    sq *= rho
+    sq += (crho * g) * g
+    delta = (np.sqrt(acc + eps) / np.sqrt(sq + eps)) * g
+    acc *= rho
+    acc += (crho * delta) * delta
+    p += nlr * delta
+
+
+def _np_asgd(p, g, s, flags, c):
+    T = p.dtype.type
+    wd, decay, neta, mu = (T(x) for x in c[:4])
+    ax = s[0]
+    if flags & MAXIMIZE:
+        g = -g
+    if flags & L2:
+        g = g + wd * p
+    p *= decay
+    p += neta * g
+    if flags & AX_COPY:
+        ax[...] = p
+    else:
+        ax += (p - ax) * mu
+
+
+def _np_rprop(p, g, s, flags, c):
+    T = p.dtype.type
+    em, ep, lo, hi = (T(x) for x in c[:4])
+    prev, size = s[0], s[1]
+    if flags & MAXIMIZE:
+        g = -g
+    sgn = np.sign(g * prev)
+    factor = np.where(sgn > 0, ep, np.where(sgn < 0, em, np.where(sgn == 0, T(1), sgn)))
+    size *= factor
+    # clamp by two selects (a NaN fails both tests and stays), exactly as the C kernel
+    size[...] = np.where(size < lo, lo, size)
+    size[...] = np.where(size > hi, hi, size)
+    g = np.where(sgn < 0, T(0), g)
+    p -= np.sign(g) * size
+    prev[...] = g
+
+
 _NUMPY = (_np_sgd, _np_adam, _np_rmsprop, _np_adagrad, _np_lion, _np_sfsgd, _np_sfadamw,
-          _np_lerp)
+          _np_lerp, _np_nadam, _np_radam, _np_adamax, _np_adadelta, _np_asgd, _np_rprop)
 
 
 def _run_one(spec, param, grad, states):
@@ -352,6 +552,10 @@ def needs(kind, flags):
         return g | 3
     if kind == LERP:
         return 1
+    if kind in (NADAM, RADAM, ADAMAX, ADADELTA, RPROP):
+        return g | 3
+    if kind == ASGD:
+        return g | 1
     raise ValueError(f"unknown kernel kind {kind!r}")
 
 
@@ -364,13 +568,13 @@ def check_spec(name, spec):
         raise TypeError(f"{name} must be a (kind, flags, coefficients) tuple, got "
                         f"{_describe(spec)}")
     kind, flags, coeffs = spec
-    if not isinstance(kind, int) or not 0 <= kind <= LERP:
+    if not isinstance(kind, int) or not 0 <= kind <= LAST_KIND:
         raise ValueError(f"{name} has an unknown kernel kind {kind!r}")
     if not isinstance(flags, int) or not 0 <= flags < 256:
         raise ValueError(f"{name} has invalid flags {flags!r}")
-    if not isinstance(coeffs, tuple) or len(coeffs) > 8 \
+    if not isinstance(coeffs, tuple) or len(coeffs) > NCOEF \
             or not all(isinstance(c, float) for c in coeffs):
-        raise TypeError(f"{name} must have a tuple of at most 8 float coefficients")
+        raise TypeError(f"{name} must have a tuple of at most {NCOEF} float coefficients")
     return needs(kind, flags)
 
 
@@ -777,3 +981,145 @@ def lerp(param, end, *, weight):
     if np.may_share_memory(end, param):
         raise ValueError("end overlaps the memory of param")
     _run_one(lerp_spec(weight), param, None, (end, None, None))
+
+
+def _pair(name, value, names):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise TypeError(f"{name} must be a pair ({', '.join(names)}), got "
+                        f"{type(value).__name__}")
+    return tuple(_hp(n, x) for n, x in zip(names, value))
+
+
+def nadam(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+          weight_decay=0.0, momentum_decay=4e-3, mu_product=1.0, maximize=False,
+          decoupled=False):
+    """One NAdam update in place (torch.optim.NAdam, for-loop order); ``step`` counts from
+    1. Returns the new momentum product, to pass as ``mu_product`` at the next step.
+
+    ``mu_k = beta1 * (1 - 0.5 * 0.96**(k * momentum_decay))``, ``P = f32(P * mu_k)``
+    (float32, as torch stores it); ``g = -grad`` if maximize; ``param = param*(1 -
+    lr*wd)`` (``decoupled``) or ``g = g + wd*param``; ``m = lerp(m, g, 1-beta1)``; ``v =
+    beta2*v + (1-beta2)*g*g``; ``d = sqrt(v / (1 - beta2**k)) + eps``; ``param = param +
+    (-lr*(1-mu_k)/(1-P) * g)/d``; ``param = param + (-lr*mu_{k+1}/(1-P*mu_{k+1}) * m)/d``.
+    """
+    _arrays(param, grad)
+    step = count_hp("step", step, low=1)
+    lr = _hp("lr", lr, low=0.0)
+    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    eps = _hp("eps", eps, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    momentum_decay = _hp("momentum_decay", momentum_decay, low=0.0)
+    mu_product = _hp("mu_product", mu_product, low=0.0, high=1.0)
+    maximize = v.flag("maximize", maximize)
+    decoupled = v.flag("decoupled", decoupled)
+    _states(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq})
+    spec, mu_product = nadam_spec(step, lr, beta1, beta2, eps, weight_decay, momentum_decay,
+                                  mu_product, maximize, decoupled)
+    _run_one(spec, param, grad, (exp_avg, exp_avg_sq, None))
+    return mu_product
+
+
+def radam(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+          weight_decay=0.0, maximize=False, decoupled=False):
+    """One RAdam update in place (torch.optim.RAdam, for-loop order); ``step`` counts from 1.
+
+    ``g = -grad`` if maximize; weight decay as :func:`nadam`; ``m = lerp(m, g, 1-beta1)``;
+    ``v = beta2*v + (1-beta2)*g*g``; ``u = (m / bc1) * lr``; when ``rho_k > 5`` (see
+    :class:`fastlr.RAdam`) ``u = (u * ((1/(sqrt(v) + eps)) * sqrt(bc2))) * rect``;
+    ``param = param - u``.
+    """
+    _arrays(param, grad)
+    step = count_hp("step", step, low=1)
+    lr = _hp("lr", lr, low=0.0)
+    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    eps = _hp("eps", eps, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    maximize = v.flag("maximize", maximize)
+    decoupled = v.flag("decoupled", decoupled)
+    _states(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq})
+    _run_one(radam_spec(step, lr, beta1, beta2, eps, weight_decay, maximize, decoupled),
+             param, grad, (exp_avg, exp_avg_sq, None))
+
+
+def adamax(param, grad, exp_avg, exp_inf, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+           weight_decay=0.0, maximize=False):
+    """One Adamax update in place (torch.optim.Adamax, for-loop order); ``step`` counts
+    from 1.
+
+    ``g = -grad`` if maximize; ``g = g + wd*param``; ``m = lerp(m, g, 1-beta1)``; ``u =
+    max(beta2*u, |g| + eps)``; ``param = param + ((-lr/(1 - beta1**step)) * m) / u``.
+    """
+    _arrays(param, grad)
+    step = count_hp("step", step, low=1)
+    lr = _hp("lr", lr, low=0.0)
+    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    eps = _hp("eps", eps, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    maximize = v.flag("maximize", maximize)
+    _states(param, grad, {"exp_avg": exp_avg, "exp_inf": exp_inf})
+    _run_one(adamax_spec(step, lr, beta1, beta2, eps, weight_decay, maximize), param, grad,
+             (exp_avg, exp_inf, None))
+
+
+def adadelta(param, grad, square_avg, acc_delta, *, lr, rho=0.9, eps=1e-6, weight_decay=0.0,
+             maximize=False):
+    """One Adadelta update in place (torch.optim.Adadelta, for-loop order).
+
+    ``g = -grad`` if maximize; ``g = g + wd*param``; ``s = rho*s + (1-rho)*g*g``; ``delta =
+    (sqrt(a + eps) / sqrt(s + eps)) * g``; ``a = rho*a + (1-rho)*delta*delta``; ``param =
+    param - lr*delta``.
+    """
+    _arrays(param, grad)
+    lr = _hp("lr", lr, low=0.0)
+    rho = _hp("rho", rho, low=0.0, high=1.0)
+    eps = _hp("eps", eps, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    maximize = v.flag("maximize", maximize)
+    _states(param, grad, {"square_avg": square_avg, "acc_delta": acc_delta})
+    _run_one(adadelta_spec(lr, rho, eps, weight_decay, maximize), param, grad,
+             (square_avg, acc_delta, None))
+
+
+def asgd(param, grad, ax, *, lr, mu=1.0, lambd=1e-4, weight_decay=0.0, maximize=False):
+    """One ASGD update in place (torch.optim.ASGD, for-loop order); ``lr`` is this step's
+    step size (torch's ``eta``), ``mu`` its averaging weight.
+
+    ``g = -grad`` if maximize; ``g = g + wd*param``; ``param = param*(1 - lambd*lr)``;
+    ``param = param - lr*g``; ``ax = param`` if ``mu == 1`` else ``ax = ax + (param -
+    ax)*mu``. (:class:`fastlr.ASGD` computes the next ``eta`` and ``mu``.)
+    """
+    _arrays(param, grad)
+    lr = _hp("lr", lr, low=0.0)
+    mu = _hp("mu", mu, low=0.0)
+    lambd = _hp("lambd", lambd, low=0.0)
+    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    maximize = v.flag("maximize", maximize)
+    _states(param, grad, {"ax": ax})
+    _run_one(asgd_spec(lr, mu, lambd, weight_decay, maximize), param, grad, (ax, None, None))
+
+
+def rprop(param, grad, prev, step_size, *, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0),
+          maximize=False):
+    """One Rprop update in place (torch.optim.Rprop, for-loop order); ``step_size`` holds
+    every element's step size (torch starts it at ``lr``).
+
+    ``g = -grad`` if maximize; ``s = sign(g*prev)``; ``step_size = clip(step_size * f,
+    step_size_min, step_size_max)`` with ``f = etaplus, etaminus, 1`` for ``s > 0, < 0,
+    == 0``; ``g = 0`` where ``s < 0``; ``param = param - sign(g)*step_size``; ``prev = g``.
+    """
+    _arrays(param, grad)
+    etaminus, etaplus = _pair("etas", etas, ("etaminus", "etaplus"))
+    if not 0.0 < etaminus < 1.0 < etaplus:
+        raise ValueError(f"etas must satisfy 0 < etaminus < 1 < etaplus, got "
+                         f"{(etaminus, etaplus)!r}")
+    lo, hi = _pair("step_sizes", step_sizes, ("step_size_min", "step_size_max"))
+    if not 0.0 <= lo <= hi:
+        raise ValueError(f"step_sizes must satisfy 0 <= step_size_min <= step_size_max, got "
+                         f"{(lo, hi)!r}")
+    maximize = v.flag("maximize", maximize)
+    _states(param, grad, {"prev": prev, "step_size": step_size})
+    _run_one(rprop_spec(etaminus, etaplus, lo, hi, maximize), param, grad,
+             (prev, step_size, None))

@@ -30,9 +30,11 @@ __all__ = [
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "ScheduleFreeSGD",
     "ScheduleFreeAdamW", "set_num_threads", "get_num_threads", "kernels",
 ]
+__all__ += ["NAdam", "RAdam", "Adamax", "Adadelta", "ASGD", "Rprop"]
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "ScheduleFreeSGD",
               "ScheduleFreeAdamW")
+OPTIMIZERS += ("NAdam", "RAdam", "Adamax", "Adadelta", "ASGD", "Rprop")
 
 
 # ---- option rules ---------------------------------------------------------------------
@@ -1165,3 +1167,311 @@ class ScheduleFreeAdamW(_ScheduleFree):
         spec = kernels.sfadamw_spec(lr, beta1, beta2, self._at(group, "eps", t), ckp1,
                                     self._at(group, "weight_decay", t), k == 0, bc2)
         return spec, lr, update
+
+
+# ---- the rest of torch.optim's elementwise optimizers ---------------------------------------
+
+class _PairRule(_Rule):
+    """A pair of floats (Rprop's ``etas`` and ``step_sizes``), each checked by ``check``."""
+
+    def __init__(self, names, check):
+        super().__init__("pair")
+        self.names = names
+        self.pair_check = check
+
+    def check(self, name, value):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+            raise TypeError(f"{name} must be a pair ({', '.join(self.names)}), got "
+                            f"{_shown(value)}")
+        pair = tuple(kernels.real_hp(n, x) for n, x in zip(self.names, value))
+        self.pair_check(name, pair)
+        return pair
+
+    def at(self, name, value, t):
+        return self.check(name, value)
+
+
+class NAdam(Optimizer):
+    """NAdam (Dozat 2016; torch.optim.NAdam, for-loop order), with torch's momentum decay.
+
+    Per element at step t, ``k = t + 1`` (``lr``, ``betas[0]``, ``weight_decay`` may be
+    schedules); the momentum schedule ``mu_k = beta1 * (1 - 0.5 * 0.96**(k *
+    momentum_decay))`` and its running product ``P_k = P_{k-1} * mu_k`` (rounded to
+    float32 at every step, as torch stores it) are host-side doubles::
+
+        g = -grad if maximize else grad
+        p = p * (1 - lr * weight_decay)            (decoupled_weight_decay)
+        g = g + weight_decay * p                   (otherwise, if weight_decay != 0)
+        m = lerp(m, g, 1 - beta1)
+        v = v * beta2;  v = v + ((1 - beta2) * g) * g
+        d = sqrt(v / (1 - beta2**k)) + eps
+        p = p + (-lr * (1 - mu_k) / (1 - P_k) * g) / d
+        p = p + (-lr * mu_{k+1} / (1 - P_k * mu_{k+1}) * m) / d
+
+    Results match torch's for-loop path to float rounding, and the two backends bit for
+    bit. The group's ``P_k`` is in ``state_dict()["groups"]`` (``"mu_product"``).
+    """
+
+    _rules = {
+        "lr": _Rule("sched", _NONNEG), "betas": _Rule("betas", _UNIT_OPEN, _UNIT_OPEN),
+        "eps": _Rule("sched", _NONNEG), "weight_decay": _Rule("sched", _NONNEG),
+        "momentum_decay": _Rule("sched", _NONNEG), "decoupled_weight_decay": _Rule("flag"),
+        "maximize": _Rule("flag"),
+    }
+    _slot_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _init_state(self, group, p):
+        return {"exp_avg": _zeros(p), "exp_avg_sq": _zeros(p)}
+
+    def _init_group_state(self, group):
+        return {"mu_product": 1.0}
+
+    def _group_spec(self, gi, group, gstate, t):
+        lr = self._at(group, "lr", t)
+        beta1, beta2 = self._betas(group, t)
+        spec, mu_product = kernels.nadam_spec(
+            self._local(gi, t) + 1, lr, beta1, beta2, self._at(group, "eps", t),
+            self._at(group, "weight_decay", t), self._at(group, "momentum_decay", t),
+            gstate["mu_product"], self._flag(group, "maximize"),
+            self._flag(group, "decoupled_weight_decay"))
+        return spec, lr, {"mu_product": mu_product}
+
+    def _check_group_value(self, name, key, val):
+        return kernels.real_hp(name, val, low=0.0, high=1.0)
+
+
+class RAdam(Optimizer):
+    """RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond";
+    torch.optim.RAdam, for-loop order).
+
+    Per element at step t, ``k = t + 1``, ``bc1 = 1 - beta1**k``, ``bc2 = 1 - beta2**k``,
+    ``rho_inf = 2/(1 - beta2) - 1``, ``rho_k = rho_inf - 2k * beta2**k / bc2`` and the
+    rectification ``r = sqrt((rho_k-4)(rho_k-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho_k))``
+    in double (``lr``, ``betas[0]``, ``weight_decay`` may be schedules)::
+
+        g = -grad if maximize else grad
+        p = p * (1 - lr * weight_decay)            (decoupled_weight_decay)
+        g = g + weight_decay * p                   (otherwise, if weight_decay != 0)
+        m = lerp(m, g, 1 - beta1)
+        v = v * beta2;  v = v + ((1 - beta2) * g) * g
+        u = (m / bc1) * lr
+        u = (u * ((1 / (sqrt(v) + eps)) * sqrt(bc2))) * r     (only if rho_k > 5)
+        p = p - u
+
+    Results match torch's for-loop path to float rounding, and the two backends bit for
+    bit.
+    """
+
+    _rules = dict(NAdam._rules)
+    del _rules["momentum_decay"]
+    _slot_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize))
+
+    def _init_state(self, group, p):
+        return {"exp_avg": _zeros(p), "exp_avg_sq": _zeros(p)}
+
+    def _group_spec(self, gi, group, gstate, t):
+        lr = self._at(group, "lr", t)
+        beta1, beta2 = self._betas(group, t)
+        spec = kernels.radam_spec(self._local(gi, t) + 1, lr, beta1, beta2,
+                                  self._at(group, "eps", t), self._at(group, "weight_decay", t),
+                                  self._flag(group, "maximize"),
+                                  self._flag(group, "decoupled_weight_decay"))
+        return spec, lr, {}
+
+
+class Adamax(Optimizer):
+    """Adamax (Kingma & Ba 2015, section 7.1; torch.optim.Adamax, for-loop order).
+
+    Per element at step t, ``k = t + 1`` (``lr``, ``betas[0]``, ``weight_decay`` may be
+    schedules)::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * p                   (if weight_decay != 0)
+        m = lerp(m, g, 1 - beta1)
+        u = max(u * beta2, |g| + eps)              (NaN-propagating)
+        p = p + ((-lr / (1 - beta1**k)) * m) / u
+
+    Results match torch's for-loop path to float rounding, and the two backends bit for
+    bit.
+    """
+
+    _rules = {
+        "lr": _Rule("sched", _NONNEG), "betas": _Rule("betas", _UNIT_OPEN, _UNIT_OPEN),
+        "eps": _Rule("sched", _NONNEG), "weight_decay": _Rule("sched", _NONNEG),
+        "maximize": _Rule("flag"),
+    }
+    _slot_names = ("exp_avg", "exp_inf")
+    _nonneg_slots = Optimizer._nonneg_slots | {"exp_inf"}
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _init_state(self, group, p):
+        return {"exp_avg": _zeros(p), "exp_inf": _zeros(p)}
+
+    def _group_spec(self, gi, group, gstate, t):
+        lr = self._at(group, "lr", t)
+        beta1, beta2 = self._betas(group, t)
+        spec = kernels.adamax_spec(self._local(gi, t) + 1, lr, beta1, beta2,
+                                   self._at(group, "eps", t),
+                                   self._at(group, "weight_decay", t),
+                                   self._flag(group, "maximize"))
+        return spec, lr, {}
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012; torch.optim.Adadelta, for-loop order).
+
+    Per element (``lr``, ``weight_decay`` may be schedules)::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * p                   (if weight_decay != 0)
+        s = s * rho;  s = s + ((1 - rho) * g) * g
+        delta = (sqrt(a + eps) / sqrt(s + eps)) * g
+        a = a * rho;  a = a + ((1 - rho) * delta) * delta
+        p = p + (-lr) * delta
+
+    Results match torch's for-loop path to float rounding, and the two backends bit for
+    bit.
+    """
+
+    _rules = {
+        "lr": _Rule("sched", _NONNEG), "rho": _Rule("sched", {"low": 0.0, "high": 1.0}),
+        "eps": _Rule("sched", _NONNEG), "weight_decay": _Rule("sched", _NONNEG),
+        "maximize": _Rule("flag"),
+    }
+    _slot_names = ("square_avg", "acc_delta")
+    _nonneg_slots = Optimizer._nonneg_slots | {"acc_delta"}
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _init_state(self, group, p):
+        return {"square_avg": _zeros(p), "acc_delta": _zeros(p)}
+
+    def _group_spec(self, gi, group, gstate, t):
+        lr = self._at(group, "lr", t)
+        spec = kernels.adadelta_spec(lr, self._at(group, "rho", t), self._at(group, "eps", t),
+                                     self._at(group, "weight_decay", t),
+                                     self._flag(group, "maximize"))
+        return spec, lr, {}
+
+
+class ASGD(Optimizer):
+    """Averaged SGD (Polyak & Juditsky 1992; torch.optim.ASGD, for-loop order).
+
+    Per element at step t, ``k = t + 1``, with the step size ``eta`` and averaging weight
+    ``mu`` computed at the end of the previous step (``eta = lr`` and ``mu = 1`` at a
+    group's first step; both rounded to float32, as torch stores them; ``lr``,
+    ``weight_decay`` may be schedules)::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * p                   (if weight_decay != 0)
+        p = p * (1 - lambd * eta);  p = p + (-eta) * g
+        ax = p  if mu == 1,  else  ax = ax + (p - ax) * mu
+        eta = lr / (1 + lambd * lr * k)**alpha;  mu = 1 / max(1, k - t0)   (for step k+1)
+
+    ``ax`` (the state buffer) is the averaged iterate; it never feeds back into the
+    update. Results match torch's for-loop path to float rounding, and the two backends
+    bit for bit. The group's ``eta`` and ``mu`` are in ``state_dict()["groups"]``.
+    """
+
+    _rules = {
+        "lr": _Rule("sched", _NONNEG), "lambd": _Rule("sched", _NONNEG), "alpha": _Rule("sched"),
+        "t0": _Rule("real"), "weight_decay": _Rule("sched", _NONNEG),
+        "maximize": _Rule("flag"),
+    }
+    _slot_names = ("ax",)
+
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _init_state(self, group, p):
+        return {"ax": _zeros(p)}
+
+    def _init_group_state(self, group):
+        lr = group["lr"]
+        return {"eta": 0.0 if _is_schedule(lr) else kernels._f32(lr), "mu": 1.0}
+
+    def _group_spec(self, gi, group, gstate, t):
+        lr = self._at(group, "lr", t)
+        lambd = self._at(group, "lambd", t)
+        k = self._local(gi, t)
+        # a group's first step uses the lr of that moment (torch creates the state then)
+        eta, mu = (kernels._f32(lr), 1.0) if k == 0 else (gstate["eta"], gstate["mu"])
+        spec = kernels.asgd_spec(eta, mu, lambd, self._at(group, "weight_decay", t),
+                                 self._flag(group, "maximize"))
+        new_eta, new_mu = kernels.asgd_next(k + 1, lr, lambd, self._at(group, "alpha", t),
+                                            self._at(group, "t0", t))
+        return spec, lr, {"eta": new_eta, "mu": new_mu}
+
+
+def _check_etas(name, pair):
+    if not 0.0 < pair[0] < 1.0 < pair[1]:
+        raise ValueError(f"{name} must satisfy 0 < etaminus < 1 < etaplus, got {pair!r}")
+
+
+def _check_step_sizes(name, pair):
+    if not 0.0 <= pair[0] <= pair[1]:
+        raise ValueError(f"{name} must satisfy 0 <= step_size_min <= step_size_max, got "
+                         f"{pair!r}")
+
+
+class Rprop(Optimizer):
+    """Rprop (Riedmiller & Braun 1993; torch.optim.Rprop, for-loop order).
+
+    Every element has its own step size ``step_size`` (a state buffer, starting at
+    ``lr``; the lr is not read after that, as in torch). Per element::
+
+        g = -grad if maximize else grad
+        s = sign(g * prev)
+        f = etaplus if s > 0, etaminus if s < 0, 1 if s == 0   (NaN stays NaN)
+        step_size = clip(step_size * f, step_size_min, step_size_max)
+        g = 0 where s < 0
+        p = p - sign(g) * step_size;  prev = g
+
+    Results match torch's for-loop path to float rounding, and the two backends bit for
+    bit.
+    """
+
+    _rules = {
+        "lr": _Rule("real", _NONNEG),
+        "etas": _PairRule(("etaminus", "etaplus"), _check_etas),
+        "step_sizes": _PairRule(("step_size_min", "step_size_max"), _check_step_sizes),
+        "maximize": _Rule("flag"),
+    }
+    _slot_names = ("prev", "step_size")
+    _nonneg_slots = Optimizer._nonneg_slots | {"step_size"}
+
+    def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, etas=etas, step_sizes=step_sizes,
+                                      maximize=maximize))
+
+    def _init_state(self, group, p):
+        return {"prev": _zeros(p), "step_size": np.full_like(p, group["lr"])}
+
+    def _group_spec(self, gi, group, gstate, t):
+        etaminus, etaplus = self._at(group, "etas", t)
+        lo, hi = self._at(group, "step_sizes", t)
+        spec = kernels.rprop_spec(etaminus, etaplus, lo, hi, self._flag(group, "maximize"))
+        return spec, self._at(group, "lr", t), {}

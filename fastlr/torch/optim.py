@@ -844,3 +844,163 @@ class ScheduleFreeAdamW(_ScheduleFree):
         for group in self.param_groups:
             # a schedulefree checkpoint has no such key: its groups keep this optimizer's
             group.setdefault("formulation", self.defaults["formulation"])
+
+
+# ---- the rest of torch.optim's elementwise family ---------------------------------------------
+
+__all__ += ["NAdam", "RAdam", "Adamax", "Adadelta", "ASGD", "Rprop"]
+
+
+class _ScalarState(_KernelOptimizer):
+    """A front end whose inner optimizer keeps per-group scalars that torch keeps per param
+    as 0-dim tensors (NAdam's ``mu_product``, ASGD's ``eta`` and ``mu``): they are read from
+    a member param's state when a bucket is built and written back after every step, in
+    torch's key order (after ``step``)."""
+
+    _scalars: tuple = ()
+
+    def _inner_group_state(self, group, counter):
+        if counter == 0:
+            return None
+        for p in group["params"]:
+            state = self.state.get(p, {})
+            if "step" in state and int(_local(state["step"]).item()) == counter and \
+                    all(k in state for k in self._scalars):
+                return {k: float(_local(state[k]).item()) for k in self._scalars}
+        return None
+
+    def _after_step(self, b):
+        _, gstates = _inner_state(b.inner)
+        group_of = b.inner._group_of
+        for j, p in enumerate(b.params):
+            gs = gstates[group_of[b.member_slot[j]]]
+            state = self.state[p]
+            fresh = any(k not in state for k in self._scalars)
+            for k in self._scalars:
+                old = state.get(k)
+                if isinstance(old, torch.Tensor) and old.dtype == _scalar_dtype() \
+                        and old.dim() == 0:
+                    old.fill_(gs[k])
+                else:       # fresh, or cast to the param's dtype by load_state_dict
+                    state[k] = torch.tensor(gs[k], dtype=_scalar_dtype())
+            if fresh:    # torch's order: step, the scalars, then the buffers
+                order = ["step", *self._scalars]
+                items = sorted(state.items(), key=lambda kv: (
+                    order.index(kv[0]) if kv[0] in order else len(order)))
+                state.clear()
+                state.update(items)
+
+
+class NAdam(_ScalarState):
+    """``torch.optim.NAdam`` (same arguments and defaults) on :class:`fastlr.NAdam`.
+
+    State per param, created at its first step as in torch: ``step``, ``mu_product`` (0-dim
+    tensors of torch's scalar dtype), ``exp_avg``, ``exp_avg_sq``. ``mu_product`` is
+    rounded to float32 at every step as torch's float32 tensor is, also after a
+    ``load_state_dict`` (torch casts it to a float64 param's dtype there and stops
+    rounding, a 1e-12 effect that fades as the product vanishes; here a resume is bit
+    for bit). ``foreach`` and ``capturable`` are accepted and recorded;
+    ``differentiable=True`` raises.
+    """
+
+    _inner = "NAdam"
+    _hyper = ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay",
+              "maximize")
+    _scalars = ("mu_product",)
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable))
+
+
+class RAdam(_KernelOptimizer):
+    """``torch.optim.RAdam`` (same arguments and defaults) on :class:`fastlr.RAdam`.
+
+    State per param, created at its first step: ``step``, ``exp_avg``, ``exp_avg_sq``.
+    """
+
+    _inner = "RAdam"
+    _hyper = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False,
+                 capturable=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable))
+
+
+class Adamax(_KernelOptimizer):
+    """``torch.optim.Adamax`` (same arguments and defaults) on :class:`fastlr.Adamax`.
+
+    State per param, created at its first step: ``step``, ``exp_avg``, ``exp_inf``.
+    """
+
+    _inner = "Adamax"
+    _hyper = ("lr", "betas", "eps", "weight_decay", "maximize")
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 foreach=None, *, maximize=False, differentiable=False, capturable=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, capturable=capturable))
+
+
+class Adadelta(_KernelOptimizer):
+    """``torch.optim.Adadelta`` (same arguments and defaults) on :class:`fastlr.Adadelta`.
+
+    State per param, created at its first step: ``step``, ``square_avg``, ``acc_delta``.
+    """
+
+    _inner = "Adadelta"
+    _hyper = ("lr", "rho", "eps", "weight_decay", "maximize")
+    _counted = False
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
+                 capturable=False, maximize=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize, capturable=capturable,
+                                      foreach=foreach, differentiable=differentiable))
+
+
+class ASGD(_ScalarState):
+    """``torch.optim.ASGD`` (same arguments and defaults) on :class:`fastlr.ASGD`.
+
+    State per param, created at its first step: ``step``, ``eta``, ``mu`` (0-dim tensors,
+    float32-valued as in torch) and ``ax``, the averaged iterate.
+    """
+
+    _inner = "ASGD"
+    _hyper = ("lr", "lambd", "alpha", "t0", "weight_decay", "maximize")
+    _scalars = ("eta", "mu")
+
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0,
+                 foreach=None, maximize=False, differentiable=False, capturable=False):
+        super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0,
+                                      weight_decay=weight_decay, foreach=foreach,
+                                      maximize=maximize, capturable=capturable,
+                                      differentiable=differentiable))
+
+
+class Rprop(_KernelOptimizer):
+    """``torch.optim.Rprop`` (same arguments and defaults) on :class:`fastlr.Rprop`.
+
+    State per param, created at its first step: ``step``, ``prev`` and ``step_size`` (filled
+    with the group's lr at that moment; as in torch, later lr changes have no effect).
+    """
+
+    _inner = "Rprop"
+    _hyper = ("lr", "etas", "step_sizes", "maximize")
+    _counted = False
+
+    def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *,
+                 capturable=False, foreach=None, maximize=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, etas=etas, step_sizes=step_sizes,
+                                      foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, capturable=capturable))
