@@ -200,10 +200,7 @@ def _lerp_(a, b, w):
 def _np_sgd(p, g, s, flags, c):
     T = p.dtype.type
     wd, mom, damp1, nlr = T(c[0]), T(c[1]), T(c[2]), T(c[3])
-    if flags & MAXIMIZE:
-        g = -g
-    if flags & L2:
-        g = g + wd * p
+    g = _l2_grad(p, _signed(g, flags), flags, wd)
     if flags & MOMENTUM:
         buf = s[0]
         if flags & FIRST:
@@ -238,10 +235,7 @@ def _np_rmsprop(p, g, s, flags, c):
     T = p.dtype.type
     wd, alpha, ca, eps, mom, nlr = (T(x) for x in c)
     sq = s[0]
-    if flags & MAXIMIZE:
-        g = -g
-    if flags & L2:
-        g = g + wd * p
+    g = _l2_grad(p, _signed(g, flags), flags, wd)
     sq *= alpha
     sq += (ca * g) * g
     if flags & CENTERED:
@@ -264,10 +258,7 @@ def _np_adagrad(p, g, s, flags, c):
     T = p.dtype.type
     wd, eps, nclr = T(c[0]), T(c[1]), T(c[2])
     total = s[0]
-    if flags & MAXIMIZE:
-        g = -g
-    if flags & L2:
-        g = g + wd * p
+    g = _l2_grad(p, _signed(g, flags), flags, wd)
     total += g * g
     p += (nclr * g) / (np.sqrt(total) + eps)
 
@@ -316,6 +307,17 @@ def _np_lerp(p, g, s, flags, c):
     _lerp_(p, s[0], p.dtype.type(c[0]))
 
 
+def _signed(g, flags):
+    """The gradient of the objective: ``-grad`` when maximizing (a new array; ``grad``
+    itself is never written)."""
+    return -g if flags & MAXIMIZE else g
+
+
+def _l2_grad(p, g, flags, wd):
+    """``g + wd * p`` under coupled (L2) weight decay, else ``g``."""
+    return g + wd * p if flags & L2 else g
+
+
 def _decay_or_l2(p, g, flags, wdc):
     if flags & DECAY:
         p *= wdc
@@ -328,9 +330,7 @@ def _np_nadam(p, g, s, flags, c):
     T = p.dtype.type
     wdc, w1, b2, c2, bc2, eps, cg, cm = (T(x) for x in c[:8])
     m, vv = s[0], s[1]
-    if flags & MAXIMIZE:
-        g = -g
-    g = _decay_or_l2(p, g, flags, wdc)
+    g = _decay_or_l2(p, _signed(g, flags), flags, wdc)
     _lerp_(m, g, w1)
     vv *= b2
     vv += (c2 * g) * g
@@ -344,9 +344,7 @@ def _np_radam(p, g, s, flags, c):
     T = p.dtype.type
     wdc, w1, b2, c2, bc1, lr, bc2s, eps, rect = (T(x) for x in c[:9])
     m, vv = s[0], s[1]
-    if flags & MAXIMIZE:
-        g = -g
-    g = _decay_or_l2(p, g, flags, wdc)
+    g = _decay_or_l2(p, _signed(g, flags), flags, wdc)
     _lerp_(m, g, w1)
     vv *= b2
     vv += (c2 * g) * g
@@ -361,10 +359,7 @@ def _np_adamax(p, g, s, flags, c):
     T = p.dtype.type
     wd, w1, b2, eps, nclr = (T(x) for x in c[:5])
     m, u = s[0], s[1]
-    if flags & MAXIMIZE:
-        g = -g
-    if flags & L2:
-        g = g + wd * p
+    g = _l2_grad(p, _signed(g, flags), flags, wd)
     _lerp_(m, g, w1)
     u *= b2
     np.maximum(u, np.abs(g) + eps, out=u)
@@ -375,10 +370,7 @@ def _np_adadelta(p, g, s, flags, c):
     T = p.dtype.type
     wd, rho, crho, eps, nlr = (T(x) for x in c[:5])
     sq, acc = s[0], s[1]
-    if flags & MAXIMIZE:
-        g = -g
-    if flags & L2:
-        g = g + wd * p
+    g = _l2_grad(p, _signed(g, flags), flags, wd)
     sq *= rho
     sq += (crho * g) * g
     delta = (np.sqrt(acc + eps) / np.sqrt(sq + eps)) * g
@@ -391,10 +383,7 @@ def _np_asgd(p, g, s, flags, c):
     T = p.dtype.type
     wd, decay, neta, mu = (T(x) for x in c[:4])
     ax = s[0]
-    if flags & MAXIMIZE:
-        g = -g
-    if flags & L2:
-        g = g + wd * p
+    g = _l2_grad(p, _signed(g, flags), flags, wd)
     p *= decay
     p += neta * g
     if flags & AX_COPY:
