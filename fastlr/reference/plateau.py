@@ -74,14 +74,7 @@ class ReduceOnPlateau:
 
     def update(self, metric, step=None):
         """Record ``metric`` (NaN counts as no improvement) and return the new lr."""
-        if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
-            raise TypeError(f"metric must be a real number, got {v.show(metric)} "
-                            f"({type(metric).__name__})")
-        try:
-            metric = float(metric)
-        except OverflowError:
-            raise ValueError(f"metric must be a real number within float range (NaN and "
-                             f"inf are fine), got {v.show(metric)}") from None
+        metric = _as_float("metric", metric)
         t = self.num_updates + 1.0 if step is None else v.scalar_step(step)
         if t is None:
             raise TypeError(f"step must be an int or float, got {v.show(step)}")
@@ -149,17 +142,24 @@ def _count(name, value):
     return int(value)
 
 
-def _best(value):
-    """The best metric so far: a float, +-inf before the first update, never NaN (a NaN
-    metric never improves, so it is never stored)."""
-    name = "state['best']"
+def _as_float(name, value):
+    """``value`` as a float: a real number (not a bool) within float range (NaN and inf
+    pass), or an error naming ``name`` and the value."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {v.show(value)} "
                         f"({type(value).__name__})")
     try:
-        x = float(value)
+        return float(value)
     except OverflowError:
-        raise ValueError(f"{name} must be a float, got {v.show(value)}") from None
+        raise ValueError(f"{name} must be a real number within float range (NaN and inf "
+                         f"are fine), got {v.show(value)}") from None
+
+
+def _best(value):
+    """The best metric so far: a float, +-inf before the first update, never NaN (a NaN
+    metric never improves, so it is never stored)."""
+    name = "state['best']"
+    x = _as_float(name, value)
     if math.isnan(x):
         raise ValueError(f"{name} must not be NaN, got {x!r}")
     return x
