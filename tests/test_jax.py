@@ -10,11 +10,12 @@ The jax tests run when jax is installed and are skipped, with the reason, when i
 (CI does not install jax). The import tests (test_optional_imports.py) run everywhere.
 """
 import math
+import os
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import fastlr
 import fastlr.reference as ref
@@ -111,12 +112,49 @@ def case_list(fl):
         fl.Scaled(cos, 0.5), 2.0 * fl.warmup_cosine(1.0, 10, 100), fl.warmup_linear(1.0, 10.5, 100),
         fl.Sequence([fl.Warmup(fl.CosineRestarts(1.0, 5, 2.0), 5.5, 0.1, "cosine"),
                      fl.Scaled(fl.PiecewiseLinear([0, 10], [0.2, 0.9]), 0.5)], [40.25]),
+        # the options and node kinds of issue 11
+        fl.Polynomial(1.0, 30, 0.1, 2.0, cycle=True), fl.Polynomial(1.0, 12.5, 0.0, 0.5, True, 2.0),
+        fl.Polynomial(1.0, 60, 0.1, 1.5, k_decay=0.5),
+        fl.Cosine(1.0, 80, 0.1, exponent=2.0), fl.Cosine(1.0, 90, 0.0, 1.0, 1.0, 1.5),
+        fl.Cosine(1.0, 70.5, 0.05, 0.5, 3.25, 0.7),
+        fl.CosineRestarts(1.0, 7, 1.0, 0.1, 0.8, "amplitude"),
+        fl.CosineRestarts(1.0, 5, 1.5, 0.05, 0.9, "peak", 3, 2.0),
+        fl.CosineRestarts(1.0, 6.5, 1.0, 0.0, 1.0, "amplitude", 4.5, 0.5),
+        fl.InverseSqrt(1.0, 10, 25), fl.InverseSqrt(1.0, 0, 7.5), fl.InverseSqrt(1.0, 4.5, 10),
+        *[fl.WarmupStableDecay(1.0, 10, 20, 30, 0.1, d) for d in ("power", "exp")],
+        fl.WarmupStableDecay(1.0, 10, 20, 30, 0.1, "exp", decay_ratio=0.5),
+        fl.WarmupStableDecay(1.0, 10, 40, 25.5, 0.05, "power", "rsqrt", decay_power=2.0),
+        fl.WarmupStableDecay(1.0, 8, 30, 40, 0.3, "cosine", "power", 5.5, 1.5),
+        fl.WarmupStableDecay(1.0, 0, 20, 20, 0.0, "1-sqrt", "rsqrt", 3),
+        fl.Tanh(1.0, 100, 0.1), fl.Tanh(0.5, 60.5, 0.0, -3.0, 5.0),
+        fl.Warmup(cos, 10, 0.05, "1-sqrt"), fl.Warmup(cos, 10.5, 0.0, "linear", "global"),
+        fl.Warmup(cos, 20, 0.001, "exponential", "global", "end"),
+        fl.Warmup(fl.Tanh(1.0, 100), 12, 0.0, "cosine", "global", "end"),
+        fl.Warmup(cos, 10, 0.0, "1-sqrt", "local", "end"),
+        fl.Warmup(fl.InverseSqrt(1.0, 10), 10, 0.0, "linear", "global", "end"),
+        fl.Product([fl.Step(1.0, 3, 0.5), fl.Exponential(1.0, 0.99)]),
+        fl.Cosine(1.0, 100) * fl.Step(2.0, 30, 0.5) * fl.Linear(1.0, 0.5, 40),
+        fl.SWA(cos, 0.05, 60, 10), fl.SWA(cos, 0.3, 40.5, 7.5, "linear"),
+        fl.SWA(fl.Warmup(cos, 10), 0.1, 30, 0), fl.SWA(fl.Linear(1.0, 0.0, 50), 0.2, 0, 20),
+    ]
+
+
+def noise_cases(fl):
+    """The Noise cases (they need jax_enable_x64: uint64 hashing)."""
+    cos = fl.Cosine(1.0, 100, 0.01)
+    return [
+        fl.Noise(cos), fl.Noise(cos, 10, 80, 0.3, 1.0, "normal", 7),
+        fl.Noise(cos, 5.5, 100.5, 0.5, 0.1, "normal", 2 ** 64 - 1),    # narrow: rejection
+        fl.Noise(fl.Constant(0.5), 0, None, 0.2, 1.0, "uniform", 123456789012345),
+        fl.Noise(fl.Warmup(cos, 10), 20, 20, 0.5),                         # empty range
+        fl.Sequence([fl.Constant(1.0), fl.Noise(fl.Linear(1.0, 0.0, 100), 0, 50, 0.1)], [30]),
     ]
 
 
 def test_the_cases_cover_every_schedule_class():
-    covered = {type(s).__name__ for s in case_list(ref)}
-    covered |= {type(k).__name__ for s in case_list(ref) for k in _subtree(s)}
+    cases = case_list(ref) + noise_cases(ref)
+    covered = {type(s).__name__ for s in cases}
+    covered |= {type(k).__name__ for s in cases for k in _subtree(s)}
     assert covered == set(ref.SCHEDULES) - {"Lambda"}
 
 
@@ -130,13 +168,16 @@ def _subtree(s):
 N = 260
 
 
-def test_float32_values(fl):
+def all_at_once(fns, *counts):
+    """``[[f(c) for c in counts] for f in fns]`` from ONE jitted call: compiling dominates
+    the run time, and one program of every case compiles far faster than one each."""
+    return [[np.asarray(v) for v in vs]
+            for vs in jax.jit(lambda *cs: [[f(c) for c in cs] for f in fns])(*counts)]
+
+
+def check_float32(cases, outs):
     floats = np.arange(0, N, 0.25, dtype=np.float32)   # exact in float32
-    for s in case_list(fl):
-        # one jit per schedule (compiling dominates the run time): int32 and float counts
-        f = jax.jit(lambda a, b, g=fj.schedule(s): (g(a), g(b)))
-        at_ints, at_floats = (np.asarray(v) for v in f(jnp.arange(N, dtype=jnp.int32),
-                                                      jnp.asarray(floats)))
+    for s, (at_ints, at_floats) in zip(cases, outs):
         assert at_ints.dtype == at_floats.dtype == np.float32, s
         want = s.values(N)
         tol = F32_TOL * peak_of(s, want) + F32_TINY
@@ -145,24 +186,71 @@ def test_float32_values(fl):
                                    err_msg=repr(s))
 
 
+def test_float32_values(fl):
+    counts = (jnp.arange(N, dtype=jnp.int32), jnp.arange(0, N, 0.25, dtype=jnp.float32))
+    cases = case_list(fl)
+    check_float32(cases, all_at_once([fj.schedule(s) for s in cases], *counts))
+
+
+def test_noise_float32_values_under_x64(fl):
+    """Noise hashes in uint64 (x64 only); its values can still be float32."""
+    cases = noise_cases(fl)
+    with x64():
+        counts = (jnp.arange(N, dtype=jnp.int32), jnp.arange(0, N, 0.25, dtype=jnp.float32))
+        outs = all_at_once([fj.schedule(s, dtype=jnp.float32) for s in cases], *counts)
+    check_float32(cases, outs)
+
+
+def test_noise_without_x64_says_so(fl):
+    with pytest.raises(TypeError, match="Noise needs jax_enable_x64"):
+        fj.schedule(fl.Noise(fl.Constant(1.0)))
+    with pytest.raises(TypeError, match="Noise needs jax_enable_x64"):
+        fj.schedule(fl.Warmup(fl.Noise(fl.Constant(1.0)), 5))
+    with x64():
+        f = fj.schedule(fl.Noise(fl.Constant(1.0)))
+    with pytest.raises(TypeError, match="Noise needs jax_enable_x64"):
+        f(3)                                   # built under x64, called without
+
+
+def test_noise_is_the_references_hash_at_any_step(fl):
+    """The noise of steps up to 2**53 (int64 and float counts) and of every seed width."""
+    ts = np.array([0, 1, 2, 3, 1000, 2 ** 31 + 5, 2 ** 32 + 1, 10 ** 12, 2 ** 52 + 1, 2 ** 53])
+    with x64():
+        for seed in (0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 63 + 12345, 2 ** 64 - 1):
+            for kind, pct, std in (("normal", 0.67, 1.0), ("normal", 0.05, 1.0),
+                                   ("uniform", 0.3, 1.0)):
+                s = fl.Noise(fl.Constant(1.0), pct=pct, std=std, kind=kind, seed=seed)
+                f = fj.schedule(s)
+                for t in (jnp.asarray(ts, jnp.int64), jnp.asarray(ts, jnp.float64)):
+                    np.testing.assert_allclose(np.asarray(f(t)), s(ts), rtol=0, atol=1e-15,
+                                               err_msg=repr(s))
+
+
 def test_float64_values_under_x64(fl):
     ts = np.arange(0, N, 0.25)
     huge = np.array([1e6, 1e12 + 0.5, 2.0 ** 52 + 3, 2.0 ** 53])
+    cases = case_list(fl) + noise_cases(fl)
     with x64():
-        for s in case_list(fl):
-            f = jax.jit(lambda a, b, c, d, g=fj.schedule(s): (g(a), g(b), g(c), g(d)))
-            floats, far, ints, optax_count = (np.asarray(v) for v in f(
-                jnp.asarray(ts), jnp.asarray(huge), jnp.arange(N, dtype=jnp.int64),
-                jnp.int32(N - 1)))     # optax keeps an int32 count even under x64
-            assert floats.dtype == ints.dtype == optax_count.dtype == np.float64, s
-            want = s(ts)
-            tol = F64_TOL * peak_of(s, want) + F64_TINY
-            np.testing.assert_allclose(floats, want, rtol=0, atol=tol, err_msg=repr(s))
-            assert_near_reference(far, s, huge, tol, 2.0 ** -49)
-            np.testing.assert_allclose(ints, s.values(N), rtol=0, atol=tol, err_msg=repr(s))
-            assert abs(float(optax_count) - s(N - 1)) <= tol, s
+        outs = all_at_once([fj.schedule(s) for s in cases], jnp.asarray(ts), jnp.asarray(huge),
+                           jnp.arange(N, dtype=jnp.int64),
+                           jnp.int32(N - 1))     # optax keeps an int32 count even under x64
+    for s, (floats, far, ints, optax_count) in zip(cases, outs):
+        assert floats.dtype == ints.dtype == optax_count.dtype == np.float64, s
+        want = s(ts)
+        tol = F64_TOL * peak_of(s, want) + F64_TINY
+        np.testing.assert_allclose(floats, want, rtol=0, atol=tol, err_msg=repr(s))
+        assert_near_reference(far, s, huge, tol, 2.0 ** -49)
+        np.testing.assert_allclose(ints, s.values(N), rtol=0, atol=tol, err_msg=repr(s))
+        assert abs(float(optax_count) - s(N - 1)) <= tol, s
 
 
+# hypothesis: few examples by default (each new schedule and shape compiles jax ops);
+# FASTLR_HYPOTHESIS=thorough (tests/conftest.py) runs the profile's many more
+_THOROUGH = os.environ.get("FASTLR_HYPOTHESIS") == "thorough"
+few = settings(max_examples=settings().max_examples if _THOROUGH else 12)
+
+
+@few
 @given(s=schedules(), ts=steps())
 def test_random_schedules_float64(s, ts):
     """Within 1e-12 of the peak, or the reference's value at a step within 2**-49 of t
@@ -177,6 +265,7 @@ def test_random_schedules_float64(s, ts):
         assert_near_reference(f(jnp.asarray(ti)), s, ti, tol, 2.0 ** -49)
 
 
+@few
 @given(s=schedules(), ts=st.lists(st.one_of(st.integers(0, 5000), st.integers(0, 2 ** 24)),
                                   min_size=1, max_size=40))
 def test_random_schedules_float32(s, ts):
@@ -184,7 +273,11 @@ def test_random_schedules_float32(s, ts):
     a step within 2**-21 relative (8 ulps of t), see assert_near_reference."""
     t = np.array(ts, dtype=np.int64)
     tol = F32_TOL * peak_of(s, s(t)) + F32_TINY
-    got = np.asarray(fj.schedule(s)(jnp.asarray(t, dtype=jnp.int32)))
+    if "Noise" in repr(s):                      # uint64 hashing: x64, float32 values
+        with x64():
+            got = np.asarray(fj.schedule(s, dtype=jnp.float32)(jnp.asarray(t, jnp.int32)))
+    else:
+        got = np.asarray(fj.schedule(s)(jnp.asarray(t, dtype=jnp.int32)))
     assert got.dtype == np.float32
     assert_near_reference(got, s, t, tol, 2.0 ** -21)
 
@@ -280,19 +373,19 @@ def _slope(s, t, h=1e-4):
 
 
 def test_grad_is_the_slope_and_never_nan(fl):
+    cases = case_list(fl) + noise_cases(fl)
+    probes = (3.3, 17.7, 44.1, 71.9, 150.6)
+    ts = np.concatenate([np.arange(0.0, N, 0.25), probes])
     with x64():
-        for s in case_list(fl):
-            df = jax.jit(jax.vmap(jax.grad(fj.schedule(s))))
-            ts = jnp.arange(0.0, N, 0.25)
-            grads = np.asarray(df(ts))
-            assert np.isfinite(grads).all(), (s, np.asarray(ts)[~np.isfinite(grads)])
-            # away from kinks the gradient is the slope (central difference of s)
-            for t in (3.3, 17.7, 44.1, 71.9, 150.6):
-                left, right = _slope(s, t - 1e-3, 1e-5), _slope(s, t + 1e-3, 1e-5)
-                if abs(left - right) > 1e-6 * max(1.0, abs(left)):
-                    continue                          # a kink or a jump nearby
-                assert float(df(jnp.array([t]))[0]) == pytest.approx(_slope(s, t, 1e-6),
-                                                                      rel=1e-4, abs=1e-6), (s, t)
+        outs = all_at_once([jax.vmap(jax.grad(fj.schedule(s))) for s in cases], jnp.asarray(ts))
+    for s, (grads,) in zip(cases, outs):
+        assert np.isfinite(grads).all(), (s, ts[~np.isfinite(grads)])
+        # away from kinks the gradient is the slope (central difference of s)
+        for t, g in zip(probes, grads[-len(probes):]):
+            left, right = _slope(s, t - 1e-3, 1e-5), _slope(s, t + 1e-3, 1e-5)
+            if abs(left - right) > 1e-6 * max(1.0, abs(left)):
+                continue                          # a kink or a jump nearby
+            assert float(g) == pytest.approx(_slope(s, t, 1e-6), rel=1e-4, abs=1e-6), (s, t)
 
 
 def test_grad_float32_is_finite_at_the_edges(fl):
