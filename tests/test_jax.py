@@ -175,30 +175,47 @@ def all_at_once(fns, *counts):
             for vs in jax.jit(lambda *cs: [[f(c) for c in cs] for f in fns])(*counts)]
 
 
-def check_float32(cases, outs):
-    floats = np.arange(0, N, 0.25, dtype=np.float32)   # exact in float32
-    for s, (at_ints, at_floats) in zip(cases, outs):
-        assert at_ints.dtype == at_floats.dtype == np.float32, s
-        want = s.values(N)
-        tol = F32_TOL * peak_of(s, want) + F32_TINY
-        np.testing.assert_allclose(at_ints, want, rtol=0, atol=tol, err_msg=repr(s))
-        np.testing.assert_allclose(at_floats, s(floats.astype(np.float64)), rtol=0, atol=tol,
-                                   err_msg=repr(s))
+def _tree(node):
+    return repr((node.kind, node.flag, node.params, node.arrays, node.extra,
+                 tuple(_tree(k) for k in node.kids)))
 
 
-def test_float32_values(fl):
-    counts = (jnp.arange(N, dtype=jnp.int32), jnp.arange(0, N, 0.25, dtype=jnp.float32))
-    cases = case_list(fl)
-    check_float32(cases, all_at_once([fj.schedule(s) for s in cases], *counts))
+def both_backends(cases):
+    """``[(reference case, compiled case)]``, after checking that both build the same
+    node tree (kinds, flags, parameters, precomputed values): the jax program depends on
+    nothing else, so one compiled program serves both and is checked against both."""
+    pairs = list(zip(cases(ref), cases(fastlr)))
+    for r, c in pairs:
+        assert _tree(fj._nodes.build(r)) == _tree(fj._nodes.build(c)), r
+    return pairs
 
 
-def test_noise_float32_values_under_x64(fl):
+def check_float32(pairs, outs):
+    floats = np.arange(0, N, 0.25)                     # exact in float32
+    for pair, (at_ints, at_floats) in zip(pairs, outs):
+        assert at_ints.dtype == at_floats.dtype == np.float32, pair[0]
+        for s in pair:
+            want = s.values(N)
+            tol = F32_TOL * peak_of(s, want) + F32_TINY
+            np.testing.assert_allclose(at_ints, want, rtol=0, atol=tol, err_msg=repr(s))
+            np.testing.assert_allclose(at_floats, s(floats), rtol=0, atol=tol, err_msg=repr(s))
+
+
+def _counts32():
+    return jnp.arange(N, dtype=jnp.int32), jnp.arange(0, N, 0.25, dtype=jnp.float32)
+
+
+def test_float32_values():
+    pairs = both_backends(case_list)
+    check_float32(pairs, all_at_once([fj.schedule(r) for r, _ in pairs], *_counts32()))
+
+
+def test_noise_float32_values_under_x64():
     """Noise hashes in uint64 (x64 only); its values can still be float32."""
-    cases = noise_cases(fl)
     with x64():
-        counts = (jnp.arange(N, dtype=jnp.int32), jnp.arange(0, N, 0.25, dtype=jnp.float32))
-        outs = all_at_once([fj.schedule(s, dtype=jnp.float32) for s in cases], *counts)
-    check_float32(cases, outs)
+        pairs = both_backends(noise_cases)
+        outs = all_at_once([fj.schedule(r, dtype=jnp.float32) for r, _ in pairs], *_counts32())
+    check_float32(pairs, outs)
 
 
 def test_noise_without_x64_says_so(fl):
@@ -212,36 +229,54 @@ def test_noise_without_x64_says_so(fl):
         f(3)                                   # built under x64, called without
 
 
-def test_noise_is_the_references_hash_at_any_step(fl):
-    """The noise of steps up to 2**53 (int64 and float counts) and of every seed width."""
+def test_noise_is_the_references_hash_at_any_step():
+    """The noise of steps up to 2**53 (int64 and float counts) and of every seed width,
+    all three samplers (Box-Muller, narrow rejection, uniform)."""
     ts = np.array([0, 1, 2, 3, 1000, 2 ** 31 + 5, 2 ** 32 + 1, 10 ** 12, 2 ** 52 + 1, 2 ** 53])
+
+    def cases(fl):
+        return [fl.Noise(fl.Constant(1.0), pct=pct, std=std, kind=kind, seed=seed)
+                for seed in (0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 63 + 12345, 2 ** 64 - 1)
+                for kind, pct, std in (("normal", 0.67, 1.0), ("normal", 0.05, 1.0),
+                                       ("uniform", 0.3, 1.0))]
+
     with x64():
-        for seed in (0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 63 + 12345, 2 ** 64 - 1):
-            for kind, pct, std in (("normal", 0.67, 1.0), ("normal", 0.05, 1.0),
-                                   ("uniform", 0.3, 1.0)):
-                s = fl.Noise(fl.Constant(1.0), pct=pct, std=std, kind=kind, seed=seed)
-                f = fj.schedule(s)
-                for t in (jnp.asarray(ts, jnp.int64), jnp.asarray(ts, jnp.float64)):
-                    np.testing.assert_allclose(np.asarray(f(t)), s(ts), rtol=0, atol=1e-15,
-                                               err_msg=repr(s))
+        pairs = both_backends(cases)
+        outs = all_at_once([fj.schedule(r) for r, _ in pairs], jnp.asarray(ts, jnp.int64),
+                           jnp.asarray(ts, jnp.float64))
+    for pair, got in zip(pairs, outs):
+        for s in pair:
+            for g in got:
+                np.testing.assert_allclose(g, s(ts), rtol=0, atol=1e-15, err_msg=repr(s))
 
 
-def test_float64_values_under_x64(fl):
+def test_float64_values_under_x64():
     ts = np.arange(0, N, 0.25)
     huge = np.array([1e6, 1e12 + 0.5, 2.0 ** 52 + 3, 2.0 ** 53])
-    cases = case_list(fl) + noise_cases(fl)
     with x64():
-        outs = all_at_once([fj.schedule(s) for s in cases], jnp.asarray(ts), jnp.asarray(huge),
-                           jnp.arange(N, dtype=jnp.int64),
-                           jnp.int32(N - 1))     # optax keeps an int32 count even under x64
-    for s, (floats, far, ints, optax_count) in zip(cases, outs):
-        assert floats.dtype == ints.dtype == optax_count.dtype == np.float64, s
-        want = s(ts)
-        tol = F64_TOL * peak_of(s, want) + F64_TINY
-        np.testing.assert_allclose(floats, want, rtol=0, atol=tol, err_msg=repr(s))
-        assert_near_reference(far, s, huge, tol, 2.0 ** -49)
-        np.testing.assert_allclose(ints, s.values(N), rtol=0, atol=tol, err_msg=repr(s))
-        assert abs(float(optax_count) - s(N - 1)) <= tol, s
+        pairs = both_backends(lambda fl: case_list(fl) + noise_cases(fl))
+        # under x64 every count is converted to float64 before the first node (_clock),
+        # so one float and one integer program cover every node
+        outs = all_at_once([fj.schedule(r) for r, _ in pairs],
+                           jnp.asarray(np.concatenate([ts, huge])),
+                           jnp.arange(N, dtype=jnp.int64))
+    for pair, (floats, ints) in zip(pairs, outs):
+        assert floats.dtype == ints.dtype == np.float64, pair[0]
+        for s in pair:
+            want = s(ts)
+            tol = F64_TOL * peak_of(s, want) + F64_TINY
+            np.testing.assert_allclose(floats[:len(ts)], want, rtol=0, atol=tol, err_msg=repr(s))
+            assert_near_reference(floats[len(ts):], s, huge, tol, 2.0 ** -49)
+            np.testing.assert_allclose(ints, s.values(N), rtol=0, atol=tol, err_msg=repr(s))
+
+
+def test_optax_int32_count_under_x64(fl):
+    """optax keeps an int32 count even under x64."""
+    s = fl.Warmup(fl.CosineRestarts(1.0, 7, 1.5, 0.1, 0.9), 10)
+    with x64():
+        got = jax.jit(fj.schedule(s))(jnp.arange(N, dtype=jnp.int32))
+    assert got.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(got), s.values(N), rtol=0, atol=1e-12)
 
 
 # hypothesis: few examples by default (each new schedule and shape compiles jax ops);
@@ -250,18 +285,24 @@ _THOROUGH = os.environ.get("FASTLR_HYPOTHESIS") == "thorough"
 few = settings(max_examples=settings().max_examples if _THOROUGH else 12)
 
 
+def _padded(ts, dtype):
+    """``ts`` repeated to 40 steps: one shape for every example, so jax compiles each
+    operation once, not once per list length."""
+    return np.resize(np.array(ts, dtype=dtype), 40)
+
+
 @few
 @given(s=schedules(), ts=steps())
 def test_random_schedules_float64(s, ts):
     """Within 1e-12 of the peak, or the reference's value at a step within 2**-49 of t
     (relative): the reference rounds too (t - i*c at 2**52), and XLA fuses a*b + c into
     one rounding where the reference rounds twice."""
-    t = np.array(ts, dtype=np.float64)
+    t = _padded(ts, np.float64)
     tol = F64_TOL * peak_of(s, s(t)) + F64_TINY
     with x64():
         f = fj.schedule(s)
         assert_near_reference(f(jnp.asarray(t)), s, t, tol, 2.0 ** -49)
-        ti = np.array(ts, dtype=np.int64)
+        ti = _padded(ts, np.int64)
         assert_near_reference(f(jnp.asarray(ti)), s, ti, tol, 2.0 ** -49)
 
 
@@ -271,7 +312,7 @@ def test_random_schedules_float64(s, ts):
 def test_random_schedules_float32(s, ts):
     """int32 counts up to 2**24 (exact in float32): float32 values of the reference's at
     a step within 2**-21 relative (8 ulps of t), see assert_near_reference."""
-    t = np.array(ts, dtype=np.int64)
+    t = _padded(ts, np.int64)
     tol = F32_TOL * peak_of(s, s(t)) + F32_TINY
     if "Noise" in repr(s):                      # uint64 hashing: x64, float32 values
         with x64():
@@ -372,20 +413,23 @@ def _slope(s, t, h=1e-4):
     return (s(t + h) - s(t - h)) / (2 * h)
 
 
-def test_grad_is_the_slope_and_never_nan(fl):
-    cases = case_list(fl) + noise_cases(fl)
+def test_grad_is_the_slope_and_never_nan():
     probes = (3.3, 17.7, 44.1, 71.9, 150.6)
     ts = np.concatenate([np.arange(0.0, N, 0.25), probes])
     with x64():
-        outs = all_at_once([jax.vmap(jax.grad(fj.schedule(s))) for s in cases], jnp.asarray(ts))
-    for s, (grads,) in zip(cases, outs):
-        assert np.isfinite(grads).all(), (s, ts[~np.isfinite(grads)])
+        pairs = both_backends(lambda fl: case_list(fl) + noise_cases(fl))
+        outs = all_at_once([jax.vmap(jax.grad(fj.schedule(r))) for r, _ in pairs],
+                           jnp.asarray(ts))
+    for pair, (grads,) in zip(pairs, outs):
+        assert np.isfinite(grads).all(), (pair[0], ts[~np.isfinite(grads)])
         # away from kinks the gradient is the slope (central difference of s)
-        for t, g in zip(probes, grads[-len(probes):]):
-            left, right = _slope(s, t - 1e-3, 1e-5), _slope(s, t + 1e-3, 1e-5)
-            if abs(left - right) > 1e-6 * max(1.0, abs(left)):
-                continue                          # a kink or a jump nearby
-            assert float(g) == pytest.approx(_slope(s, t, 1e-6), rel=1e-4, abs=1e-6), (s, t)
+        for s in pair:
+            for t, g in zip(probes, grads[-len(probes):]):
+                left, right = _slope(s, t - 1e-3, 1e-5), _slope(s, t + 1e-3, 1e-5)
+                if abs(left - right) > 1e-6 * max(1.0, abs(left)):
+                    continue                          # a kink or a jump nearby
+                assert float(g) == pytest.approx(_slope(s, t, 1e-6), rel=1e-4,
+                                                 abs=1e-6), (s, t)
 
 
 def test_grad_float32_is_finite_at_the_edges(fl):
