@@ -341,6 +341,13 @@ def test_exact_at_int32_boundaries_past_2_to_24():
         (ref.Linear(1.0, 0.0, big), [big - 1, big]),
         (ref.WarmupStableDecay(1.0, 10, big, 100, 0.5), [big + 9, big + 10, big + 60]),
         (ref.Step(1.0, big, 0.5), [big - 1, big, 2 * big]),
+        (ref.Tanh(1.0, big, 0.1), [big - 1, big]),
+        (ref.SWA(ref.Constant(1.0), 0.1, big, 0), [big - 1, big]),
+        (ref.Polynomial(1.0, big, 0.0, 1.0, True), [big, big + 1, 2 * big, 2 * big + 1]),
+        (ref.Warmup(ref.Cosine(1.0, 2 * big), big, 0.0, "1-sqrt", "global", "end"),
+         [big - 1, big, big + 1]),
+        (ref.CosineRestarts(1.0, big, 1.0, 0.0, 0.5, "amplitude", 1), [big - 1, big]),
+        (ref.WarmupStableDecay(1.0, 10, big, 100, 0.5, "exp", "rsqrt"), [big + 9, big + 10]),
     ]
     for s, ts in cases:
         t = np.array(ts, dtype=np.int64)

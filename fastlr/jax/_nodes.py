@@ -33,6 +33,12 @@ deliberate differences, none of which changes a value beyond rounding:
   the closed form ``log1p(t (m-1)/c) / log(m)``, corrected by comparisons with ``S``
   computed in the compute dtype: the reference's cycle under x64, but in float32 the
   position within a cycle then carries float32's relative error of ``t``.
+- **Noise hashes in uint64.** ``Noise`` is the reference's splitmix64 hash of
+  ``(seed, floor(t))`` on uint64 arrays (XLA's integer arithmetic wraps mod 2**64, as
+  the reference masks), then its uniforms, Box-Muller and rejection loop (a bounded
+  ``while_loop``) in float64, whatever the compute dtype. jax has uint64 and float64
+  only under ``jax_enable_x64``, so without it the node raises TypeError (when the
+  schedule is built, and again when it is traced).
 """
 from __future__ import annotations
 
@@ -301,6 +307,18 @@ def _k_ratio(elapsed, length, k):
     return _pow_pos(elapsed / length, k)
 
 
+def _k_rest(elapsed, gap, length, k):
+    """``1 - _k_ratio(elapsed, length, k)`` given also ``gap = length - elapsed`` (from
+    the integer step where there is one). In float32 ``1 - r**k`` near ``r = 1`` loses
+    what a power < 1 of it would show (``sqrt`` of a 6e-8 error is 2.4e-4), so it is
+    ``-expm1(k log1p(-gap/length))``; in float64 the reference's form."""
+    if k == 1.0 or elapsed.dtype == jnp.float64:
+        return 1.0 - _k_ratio(elapsed, length, k)
+    g = jnp.clip(gap / length, 0.0, 1.0)
+    ok = g < 1.0                                # elapsed 0: log1p(-1) = -inf
+    return jnp.where(ok, -jnp.expm1(k * jnp.log1p(-jnp.where(ok, g, 0.0))), 1.0)
+
+
 def _cospi_any(x):
     """``cos(pi x)`` for ``x >= 0``, ``x`` folded into [0, 1] first (as the reference)."""
     y = jnp.fmod(x, 2.0)
@@ -321,18 +339,18 @@ def _ceil_div(t, c):
 def _polynomial(node, t):
     lr, T, fin, power, kd = node.params
     if node.flag:                        # keras cycle: the horizon T * max(1, ceil(t / T))
-        Tc = T * jnp.maximum(_ceil_div(t, T), 1.0)
-        x = jax.lax.stop_gradient(Tc)
+        horizon = jax.lax.stop_gradient(T * jnp.maximum(_ceil_div(t, T), 1.0))
         if kd == 1.0:
-            rest = (x - t.x) / x         # 0 exactly at every multiple of T
+            rest = (horizon - t.x) / horizon     # 0 exactly at every multiple of T
         else:
-            rest = 1.0 - _k_ratio(t.x, x, kd)
+            rest = _k_rest(t.x, horizon - t.x, horizon, kd)
     elif kd == 1.0:
         # (T - t) / T rather than the reference's 1 - t/T: 0 exactly from T on, also where
         # XLA's division by T is off by an ulp (pow(2**-56, 0.5) would be 4e-9 of the peak)
         rest = (T - jnp.minimum(t.x, T)) / T
     else:
-        rest = jnp.where(ge(t, T), 0.0, 1.0 - _k_ratio(jnp.minimum(t.x, T), T, kd))
+        gap = jnp.maximum(-since(t, T), 0.0)     # T - t, from the integer step
+        rest = jnp.where(ge(t, T), 0.0, _k_rest(jnp.minimum(t.x, T), gap, T, kd))
     return (lr - fin) * _pow_pos(rest, power) + fin
 
 
@@ -340,7 +358,13 @@ def _polynomial(node, t):
 def _cosine(node, t):
     lr, T, fin, e, nc, kd = node.params
     x = _k_ratio(jnp.minimum(t.x, T), T, kd)
-    if nc == 0.5:
+    if nc == 0.5 and e != 1.0 and x.dtype != jnp.float64:
+        # float32: (1 + cos(pi x)) / 2 = sin(pi (1 - x) / 2) ** 2 with 1 - x from the
+        # integer gap T - t: the cancellation of 1 + cos near T would be magnified by
+        # the power (a 3e-8 error of c is 1.7e-4 after ** 0.5)
+        gap = jnp.maximum(-since(t, T), 0.0)
+        c = jnp.square(jnp.sin((0.5 * math.pi) * _k_rest(jnp.minimum(t.x, T), gap, T, kd)))
+    elif nc == 0.5:
         c = 0.5 * (1.0 + _cospi(x))
     else:
         c = 0.5 * (1.0 + _cospi_any((2.0 * nc) * x))
@@ -568,6 +592,9 @@ def _warmup(node, t):
         return child
     peak = node.extra             # the child's value at the target step (reference: _peak)
     x = jnp.minimum(t.x, W) / W
+    # 1 - x as (W - t) / W: from the integer step when there is one, so that it keeps
+    # its precision near the end of a long warmup (1 - t/W is 0 in float32 at 2**24)
+    rest = jnp.clip(-since(t, W) / W, 0.0, 1.0)
     if node.flag == 0:
         rise = start + (peak - start) * x
     elif node.flag == 1:
@@ -575,11 +602,10 @@ def _warmup(node, t):
         if peak == 0.0:                         # 0 ** x: start at 0, then 0
             rise = jnp.where(x > 0, 0.0, start)
         else:
-            rise = _cpow(start, 1.0 - x) * _cpow(peak, x)
+            rise = _cpow(start, rest) * _cpow(peak, x)
     elif node.flag == 2:
         rise = start + (peak - start) * (0.5 * (1.0 - _cospi(x)))
     else:
-        rest = 1.0 - x
         ok = rest > 0                           # sqrt's gradient is infinite at 0
         root = jnp.where(ok, jnp.sqrt(jnp.where(ok, rest, 1.0)), 0.0)
         rise = start + (peak - start) * (1.0 - root)
