@@ -9,7 +9,6 @@ probed steps and the first 64 steps.
 The jax tests run when jax is installed and are skipped, with the reason, when it is not
 (CI does not install jax). The import tests (test_optional_imports.py) run everywhere.
 """
-import math
 import os
 import warnings
 
