@@ -9,12 +9,12 @@ probed steps and the first 64 steps.
 The jax tests run when jax is installed and are skipped, with the reason, when it is not
 (CI does not install jax). The import tests (test_optional_imports.py) run everywhere.
 """
-import math
+import os
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import fastlr
 import fastlr.reference as ref
@@ -111,12 +111,49 @@ def case_list(fl):
         fl.Scaled(cos, 0.5), 2.0 * fl.warmup_cosine(1.0, 10, 100), fl.warmup_linear(1.0, 10.5, 100),
         fl.Sequence([fl.Warmup(fl.CosineRestarts(1.0, 5, 2.0), 5.5, 0.1, "cosine"),
                      fl.Scaled(fl.PiecewiseLinear([0, 10], [0.2, 0.9]), 0.5)], [40.25]),
+        # the options and node kinds of issue 11
+        fl.Polynomial(1.0, 30, 0.1, 2.0, cycle=True), fl.Polynomial(1.0, 12.5, 0.0, 0.5, True, 2.0),
+        fl.Polynomial(1.0, 60, 0.1, 1.5, k_decay=0.5),
+        fl.Cosine(1.0, 80, 0.1, exponent=2.0), fl.Cosine(1.0, 90, 0.0, 1.0, 1.0, 1.5),
+        fl.Cosine(1.0, 70.5, 0.05, 0.5, 3.25, 0.7),
+        fl.CosineRestarts(1.0, 7, 1.0, 0.1, 0.8, "amplitude"),
+        fl.CosineRestarts(1.0, 5, 1.5, 0.05, 0.9, "peak", 3, 2.0),
+        fl.CosineRestarts(1.0, 6.5, 1.0, 0.0, 1.0, "amplitude", 4.5, 0.5),
+        fl.InverseSqrt(1.0, 10, 25), fl.InverseSqrt(1.0, 0, 7.5), fl.InverseSqrt(1.0, 4.5, 10),
+        *[fl.WarmupStableDecay(1.0, 10, 20, 30, 0.1, d) for d in ("power", "exp")],
+        fl.WarmupStableDecay(1.0, 10, 20, 30, 0.1, "exp", decay_ratio=0.5),
+        fl.WarmupStableDecay(1.0, 10, 40, 25.5, 0.05, "power", "rsqrt", decay_power=2.0),
+        fl.WarmupStableDecay(1.0, 8, 30, 40, 0.3, "cosine", "power", 5.5, 1.5),
+        fl.WarmupStableDecay(1.0, 0, 20, 20, 0.0, "1-sqrt", "rsqrt", 3),
+        fl.Tanh(1.0, 100, 0.1), fl.Tanh(0.5, 60.5, 0.0, -3.0, 5.0),
+        fl.Warmup(cos, 10, 0.05, "1-sqrt"), fl.Warmup(cos, 10.5, 0.0, "linear", "global"),
+        fl.Warmup(cos, 20, 0.001, "exponential", "global", "end"),
+        fl.Warmup(fl.Tanh(1.0, 100), 12, 0.0, "cosine", "global", "end"),
+        fl.Warmup(cos, 10, 0.0, "1-sqrt", "local", "end"),
+        fl.Warmup(fl.InverseSqrt(1.0, 10), 10, 0.0, "linear", "global", "end"),
+        fl.Product([fl.Step(1.0, 3, 0.5), fl.Exponential(1.0, 0.99)]),
+        fl.Cosine(1.0, 100) * fl.Step(2.0, 30, 0.5) * fl.Linear(1.0, 0.5, 40),
+        fl.SWA(cos, 0.05, 60, 10), fl.SWA(cos, 0.3, 40.5, 7.5, "linear"),
+        fl.SWA(fl.Warmup(cos, 10), 0.1, 30, 0), fl.SWA(fl.Linear(1.0, 0.0, 50), 0.2, 0, 20),
+    ]
+
+
+def noise_cases(fl):
+    """The Noise cases (they need jax_enable_x64: uint64 hashing)."""
+    cos = fl.Cosine(1.0, 100, 0.01)
+    return [
+        fl.Noise(cos), fl.Noise(cos, 10, 80, 0.3, 1.0, "normal", 7),
+        fl.Noise(cos, 5.5, 100.5, 0.5, 0.1, "normal", 2 ** 64 - 1),    # narrow: rejection
+        fl.Noise(fl.Constant(0.5), 0, None, 0.2, 1.0, "uniform", 123456789012345),
+        fl.Noise(fl.Warmup(cos, 10), 20, 20, 0.5),                         # empty range
+        fl.Sequence([fl.Constant(1.0), fl.Noise(fl.Linear(1.0, 0.0, 100), 0, 50, 0.1)], [30]),
     ]
 
 
 def test_the_cases_cover_every_schedule_class():
-    covered = {type(s).__name__ for s in case_list(ref)}
-    covered |= {type(k).__name__ for s in case_list(ref) for k in _subtree(s)}
+    cases = case_list(ref) + noise_cases(ref)
+    covered = {type(s).__name__ for s in cases}
+    covered |= {type(k).__name__ for s in cases for k in _subtree(s)}
     assert covered == set(ref.SCHEDULES) - {"Lambda"}
 
 
@@ -130,61 +167,157 @@ def _subtree(s):
 N = 260
 
 
-def test_float32_values(fl):
-    floats = np.arange(0, N, 0.25, dtype=np.float32)   # exact in float32
-    for s in case_list(fl):
-        # one jit per schedule (compiling dominates the run time): int32 and float counts
-        f = jax.jit(lambda a, b, g=fj.schedule(s): (g(a), g(b)))
-        at_ints, at_floats = (np.asarray(v) for v in f(jnp.arange(N, dtype=jnp.int32),
-                                                      jnp.asarray(floats)))
-        assert at_ints.dtype == at_floats.dtype == np.float32, s
-        want = s.values(N)
-        tol = F32_TOL * peak_of(s, want) + F32_TINY
-        np.testing.assert_allclose(at_ints, want, rtol=0, atol=tol, err_msg=repr(s))
-        np.testing.assert_allclose(at_floats, s(floats.astype(np.float64)), rtol=0, atol=tol,
-                                   err_msg=repr(s))
+def all_at_once(fns, *counts):
+    """``[[f(c) for c in counts] for f in fns]`` from ONE jitted call: compiling dominates
+    the run time, and one program of every case compiles far faster than one each."""
+    return [[np.asarray(v) for v in vs]
+            for vs in jax.jit(lambda *cs: [[f(c) for c in cs] for f in fns])(*counts)]
 
 
-def test_float64_values_under_x64(fl):
+def _tree(node):
+    return repr((node.kind, node.flag, node.params, node.arrays, node.extra,
+                 tuple(_tree(k) for k in node.kids)))
+
+
+def both_backends(cases):
+    """``[(reference case, compiled case)]``, after checking that both build the same
+    node tree (kinds, flags, parameters, precomputed values): the jax program depends on
+    nothing else, so one compiled program serves both and is checked against both."""
+    pairs = list(zip(cases(ref), cases(fastlr)))
+    for r, c in pairs:
+        assert _tree(fj._nodes.build(r)) == _tree(fj._nodes.build(c)), r
+    return pairs
+
+
+def check_float32(pairs, outs):
+    floats = np.arange(0, N, 0.25)                     # exact in float32
+    for pair, (at_ints, at_floats) in zip(pairs, outs):
+        assert at_ints.dtype == at_floats.dtype == np.float32, pair[0]
+        for s in pair:
+            want = s.values(N)
+            tol = F32_TOL * peak_of(s, want) + F32_TINY
+            np.testing.assert_allclose(at_ints, want, rtol=0, atol=tol, err_msg=repr(s))
+            np.testing.assert_allclose(at_floats, s(floats), rtol=0, atol=tol, err_msg=repr(s))
+
+
+def _counts32():
+    return jnp.arange(N, dtype=jnp.int32), jnp.arange(0, N, 0.25, dtype=jnp.float32)
+
+
+def test_float32_values():
+    pairs = both_backends(case_list)
+    check_float32(pairs, all_at_once([fj.schedule(r) for r, _ in pairs], *_counts32()))
+
+
+def test_noise_float32_values_under_x64():
+    """Noise hashes in uint64 (x64 only); its values can still be float32."""
+    with x64():
+        pairs = both_backends(noise_cases)
+        outs = all_at_once([fj.schedule(r, dtype=jnp.float32) for r, _ in pairs], *_counts32())
+    check_float32(pairs, outs)
+
+
+def test_noise_without_x64_says_so(fl):
+    with pytest.raises(TypeError, match="Noise needs jax_enable_x64"):
+        fj.schedule(fl.Noise(fl.Constant(1.0)))
+    with pytest.raises(TypeError, match="Noise needs jax_enable_x64"):
+        fj.schedule(fl.Warmup(fl.Noise(fl.Constant(1.0)), 5))
+    with x64():
+        f = fj.schedule(fl.Noise(fl.Constant(1.0)))
+    with pytest.raises(TypeError, match="Noise needs jax_enable_x64"):
+        f(3)                                   # built under x64, called without
+
+
+def test_noise_is_the_references_hash_at_any_step():
+    """The noise of steps up to 2**53 (int64 and float counts) and of every seed width,
+    all three samplers (Box-Muller, narrow rejection, uniform)."""
+    ts = np.array([0, 1, 2, 3, 1000, 2 ** 31 + 5, 2 ** 32 + 1, 10 ** 12, 2 ** 52 + 1, 2 ** 53])
+
+    def cases(fl):
+        return [fl.Noise(fl.Constant(1.0), pct=pct, std=std, kind=kind, seed=seed)
+                for seed in (0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 63 + 12345, 2 ** 64 - 1)
+                for kind, pct, std in (("normal", 0.67, 1.0), ("normal", 0.05, 1.0),
+                                       ("uniform", 0.3, 1.0))]
+
+    with x64():
+        pairs = both_backends(cases)
+        outs = all_at_once([fj.schedule(r) for r, _ in pairs], jnp.asarray(ts, jnp.int64),
+                           jnp.asarray(ts, jnp.float64))
+    for pair, got in zip(pairs, outs):
+        for s in pair:
+            for g in got:
+                np.testing.assert_allclose(g, s(ts), rtol=0, atol=1e-15, err_msg=repr(s))
+
+
+def test_float64_values_under_x64():
     ts = np.arange(0, N, 0.25)
     huge = np.array([1e6, 1e12 + 0.5, 2.0 ** 52 + 3, 2.0 ** 53])
     with x64():
-        for s in case_list(fl):
-            f = jax.jit(lambda a, b, c, d, g=fj.schedule(s): (g(a), g(b), g(c), g(d)))
-            floats, far, ints, optax_count = (np.asarray(v) for v in f(
-                jnp.asarray(ts), jnp.asarray(huge), jnp.arange(N, dtype=jnp.int64),
-                jnp.int32(N - 1)))     # optax keeps an int32 count even under x64
-            assert floats.dtype == ints.dtype == optax_count.dtype == np.float64, s
+        pairs = both_backends(lambda fl: case_list(fl) + noise_cases(fl))
+        # under x64 every count is converted to float64 before the first node (_clock),
+        # so one float and one integer program cover every node
+        outs = all_at_once([fj.schedule(r) for r, _ in pairs],
+                           jnp.asarray(np.concatenate([ts, huge])),
+                           jnp.arange(N, dtype=jnp.int64))
+    for pair, (floats, ints) in zip(pairs, outs):
+        assert floats.dtype == ints.dtype == np.float64, pair[0]
+        for s in pair:
             want = s(ts)
             tol = F64_TOL * peak_of(s, want) + F64_TINY
-            np.testing.assert_allclose(floats, want, rtol=0, atol=tol, err_msg=repr(s))
-            assert_near_reference(far, s, huge, tol, 2.0 ** -49)
+            np.testing.assert_allclose(floats[:len(ts)], want, rtol=0, atol=tol, err_msg=repr(s))
+            assert_near_reference(floats[len(ts):], s, huge, tol, 2.0 ** -49)
             np.testing.assert_allclose(ints, s.values(N), rtol=0, atol=tol, err_msg=repr(s))
-            assert abs(float(optax_count) - s(N - 1)) <= tol, s
 
 
+def test_optax_int32_count_under_x64(fl):
+    """optax keeps an int32 count even under x64."""
+    s = fl.Warmup(fl.CosineRestarts(1.0, 7, 1.5, 0.1, 0.9), 10)
+    with x64():
+        got = jax.jit(fj.schedule(s))(jnp.arange(N, dtype=jnp.int32))
+    assert got.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(got), s.values(N), rtol=0, atol=1e-12)
+
+
+# hypothesis: few examples by default (each new schedule and shape compiles jax ops);
+# FASTLR_HYPOTHESIS=thorough (tests/conftest.py) runs the profile's many more
+_THOROUGH = os.environ.get("FASTLR_HYPOTHESIS") == "thorough"
+few = (lambda test: test) if _THOROUGH else settings(deadline=None, max_examples=12)
+
+
+def _padded(ts, dtype):
+    """``ts`` repeated to 40 steps: one shape for every example, so jax compiles each
+    operation once, not once per list length."""
+    return np.resize(np.array(ts, dtype=dtype), 40)
+
+
+@few
 @given(s=schedules(), ts=steps())
 def test_random_schedules_float64(s, ts):
     """Within 1e-12 of the peak, or the reference's value at a step within 2**-49 of t
     (relative): the reference rounds too (t - i*c at 2**52), and XLA fuses a*b + c into
     one rounding where the reference rounds twice."""
-    t = np.array(ts, dtype=np.float64)
+    t = _padded(ts, np.float64)
     tol = F64_TOL * peak_of(s, s(t)) + F64_TINY
     with x64():
         f = fj.schedule(s)
         assert_near_reference(f(jnp.asarray(t)), s, t, tol, 2.0 ** -49)
-        ti = np.array(ts, dtype=np.int64)
+        ti = _padded(ts, np.int64)
         assert_near_reference(f(jnp.asarray(ti)), s, ti, tol, 2.0 ** -49)
 
 
+@few
 @given(s=schedules(), ts=st.lists(st.one_of(st.integers(0, 5000), st.integers(0, 2 ** 24)),
                                   min_size=1, max_size=40))
 def test_random_schedules_float32(s, ts):
     """int32 counts up to 2**24 (exact in float32): float32 values of the reference's at
     a step within 2**-21 relative (8 ulps of t), see assert_near_reference."""
-    t = np.array(ts, dtype=np.int64)
+    t = _padded(ts, np.int64)
     tol = F32_TOL * peak_of(s, s(t)) + F32_TINY
-    got = np.asarray(fj.schedule(s)(jnp.asarray(t, dtype=jnp.int32)))
+    if "Noise" in repr(s):                      # uint64 hashing: x64, float32 values
+        with x64():
+            got = np.asarray(fj.schedule(s, dtype=jnp.float32)(jnp.asarray(t, jnp.int32)))
+    else:
+        got = np.asarray(fj.schedule(s)(jnp.asarray(t, dtype=jnp.int32)))
     assert got.dtype == np.float32
     assert_near_reference(got, s, t, tol, 2.0 ** -21)
 
@@ -207,6 +340,13 @@ def test_exact_at_int32_boundaries_past_2_to_24():
         (ref.Linear(1.0, 0.0, big), [big - 1, big]),
         (ref.WarmupStableDecay(1.0, 10, big, 100, 0.5), [big + 9, big + 10, big + 60]),
         (ref.Step(1.0, big, 0.5), [big - 1, big, 2 * big]),
+        (ref.Tanh(1.0, big, 0.1), [big - 1, big]),
+        (ref.SWA(ref.Constant(1.0), 0.1, big, 0), [big - 1, big]),
+        (ref.Polynomial(1.0, big, 0.0, 1.0, True), [big, big + 1, 2 * big, 2 * big + 1]),
+        (ref.Warmup(ref.Cosine(1.0, 2 * big), big, 0.0, "1-sqrt", "global", "end"),
+         [big - 1, big, big + 1]),
+        (ref.CosineRestarts(1.0, big, 1.0, 0.0, 0.5, "amplitude", 1), [big - 1, big]),
+        (ref.WarmupStableDecay(1.0, 10, big, 100, 0.5, "exp", "rsqrt"), [big + 9, big + 10]),
     ]
     for s, ts in cases:
         t = np.array(ts, dtype=np.int64)
@@ -279,20 +419,23 @@ def _slope(s, t, h=1e-4):
     return (s(t + h) - s(t - h)) / (2 * h)
 
 
-def test_grad_is_the_slope_and_never_nan(fl):
+def test_grad_is_the_slope_and_never_nan():
+    probes = (3.3, 17.7, 44.1, 71.9, 150.6)
+    ts = np.concatenate([np.arange(0.0, N, 0.25), probes])
     with x64():
-        for s in case_list(fl):
-            df = jax.jit(jax.vmap(jax.grad(fj.schedule(s))))
-            ts = jnp.arange(0.0, N, 0.25)
-            grads = np.asarray(df(ts))
-            assert np.isfinite(grads).all(), (s, np.asarray(ts)[~np.isfinite(grads)])
-            # away from kinks the gradient is the slope (central difference of s)
-            for t in (3.3, 17.7, 44.1, 71.9, 150.6):
+        pairs = both_backends(lambda fl: case_list(fl) + noise_cases(fl))
+        outs = all_at_once([jax.vmap(jax.grad(fj.schedule(r))) for r, _ in pairs],
+                           jnp.asarray(ts))
+    for pair, (grads,) in zip(pairs, outs):
+        assert np.isfinite(grads).all(), (pair[0], ts[~np.isfinite(grads)])
+        # away from kinks the gradient is the slope (central difference of s)
+        for s in pair:
+            for t, g in zip(probes, grads[-len(probes):]):
                 left, right = _slope(s, t - 1e-3, 1e-5), _slope(s, t + 1e-3, 1e-5)
                 if abs(left - right) > 1e-6 * max(1.0, abs(left)):
                     continue                          # a kink or a jump nearby
-                assert float(df(jnp.array([t]))[0]) == pytest.approx(_slope(s, t, 1e-6),
-                                                                      rel=1e-4, abs=1e-6), (s, t)
+                assert float(g) == pytest.approx(_slope(s, t, 1e-6), rel=1e-4,
+                                                 abs=1e-6), (s, t)
 
 
 def test_grad_float32_is_finite_at_the_edges(fl):
@@ -301,7 +444,13 @@ def test_grad_float32_is_finite_at_the_edges(fl):
              fl.Exponential(0.01, 2.0, 1, False, 1.0), fl.Step(1.0, 2, 0.0),
              fl.Warmup(fl.Constant(0.0), 5, 0.1, "exponential"),
              fl.Sequence([fl.Constant(1.0), fl.InverseSqrt(1.0, 3), fl.Polynomial(1.0, 4, 0.0, 0.3)],
-                         [5, 7])]
+                         [5, 7]),
+             # sqrt and powers < 1 at 0 in the options of issue 11
+             fl.Warmup(fl.Cosine(1.0, 10), 5, 0.0, "1-sqrt"),
+             fl.Polynomial(1.0, 10, 0.0, 0.5, True, 0.5), fl.Polynomial(1.0, 10, 0.0, 2.0, k_decay=0.3),
+             fl.Cosine(1.0, 10, 0.0, 0.5, 0.5, 0.5), fl.Cosine(1.0, 10, 0.0, 0.3, 1.0),
+             fl.CosineRestarts(1.0, 4, 1.5, 0.0, 0.9, "amplitude", 3, 0.4),
+             fl.WarmupStableDecay(1.0, 5, 5, 10, 0.0, "power", "power", 2, 0.5, 0.5)]
     for s in cases:
         df = jax.vmap(jax.grad(fj.schedule(s)))
         grads = np.asarray(df(jnp.concatenate([jnp.arange(0.0, 40.0, 0.5),

@@ -61,6 +61,12 @@ def schedule(s, total_steps=None, *, dtype=None):
       schedules accept (``s`` itself raises on them; under ``jit`` nothing can raise).
       ``f.schedule`` is ``s``.
 
+    Raises:
+      TypeError: ``s`` is not a fastlr schedule, holds a ``Lambda``, or holds a
+        ``Noise`` while ``jax_enable_x64`` is off (its noise is a uint64 hash of the
+        step, and jax only has uint64 under x64; ``dtype=jnp.float32`` still gives
+        float32 values).
+
     Accuracy: equal to ``s(count)`` to the compute dtype's rounding: float64 within
     ``1e-12`` of ``s``'s peak; float32 within ``4e-6`` of the peak (a power's exponent
     multiplies float32's rounding). In float32, integer

@@ -33,6 +33,12 @@ deliberate differences, none of which changes a value beyond rounding:
   the closed form ``log1p(t (m-1)/c) / log(m)``, corrected by comparisons with ``S``
   computed in the compute dtype: the reference's cycle under x64, but in float32 the
   position within a cycle then carries float32's relative error of ``t``.
+- **Noise hashes in uint64.** ``Noise`` is the reference's splitmix64 hash of
+  ``(seed, floor(t))`` on uint64 arrays (XLA's integer arithmetic wraps mod 2**64, as
+  the reference masks), then its uniforms, Box-Muller and rejection loop (a bounded
+  ``while_loop``) in float64, whatever the compute dtype. jax has uint64 and float64
+  only under ``jax_enable_x64``, so without it the node raises TypeError (when the
+  schedule is built, and again when it is traced).
 """
 from __future__ import annotations
 
@@ -283,26 +289,94 @@ def _exponential(node, t):
     return value
 
 
+def _k_ratio(elapsed, length, k):
+    """``elapsed / length``, or timm's ``elapsed**k / length**k`` (``elapsed >= 0`` where
+    it is used; a negative one, from an unselected branch, gives 0). ``length`` is a
+    Python float or an array. In float64 the reference's two powers; in float32 one power
+    of the ratio, since ``length**k`` overflows float32 (1e5 ** 8)."""
+    if k == 1.0:
+        return elapsed / length
+    if elapsed.dtype == jnp.float64:
+        top = _pow_pos(elapsed, k)
+        if isinstance(length, float):
+            try:
+                return top / math.pow(length, k)
+            except OverflowError:
+                return top / math.inf
+        return top / jnp.power(length, k)
+    return _pow_pos(elapsed / length, k)
+
+
+def _k_rest(elapsed, gap, length, k):
+    """``1 - _k_ratio(elapsed, length, k)`` given also ``gap = length - elapsed`` (from
+    the integer step where there is one). In float32 ``1 - r**k`` near ``r = 1`` loses
+    what a power < 1 of it would show (``sqrt`` of a 6e-8 error is 2.4e-4), so it is
+    ``-expm1(k log1p(-gap/length))``; in float64 the reference's form."""
+    if k == 1.0 or elapsed.dtype == jnp.float64:
+        return 1.0 - _k_ratio(elapsed, length, k)
+    g = jnp.clip(gap / length, 0.0, 1.0)
+    ok = g < 1.0                                # elapsed 0: log1p(-1) = -inf
+    return jnp.where(ok, -jnp.expm1(k * jnp.log1p(-jnp.where(ok, g, 0.0))), 1.0)
+
+
+def _cospi_any(x):
+    """``cos(pi x)`` for ``x >= 0``, ``x`` folded into [0, 1] first (as the reference)."""
+    y = jnp.fmod(x, 2.0)
+    return _cospi(jnp.where(y > 1.0, 2.0 - y, y))
+
+
+def _ceil_div(t, c):
+    """``ceil(t / c)`` (float, without gradient), exact for integer steps."""
+    k, kn = stair(t, c)
+    if kn is not None:
+        over = t.n > kn * int(c)
+    else:
+        over = k * c < t.x
+    return jnp.where(over, k + 1.0, k)
+
+
 @kind("polynomial")
 def _polynomial(node, t):
-    lr, T, fin, power = node.params
-    # (T - t) / T rather than the reference's 1 - t/T: 0 exactly from T on, also where
-    # XLA's division by T is off by an ulp (pow(2**-56, 0.5) would be 4e-9 of the peak)
-    x = (T - jnp.minimum(t.x, T)) / T
-    return (lr - fin) * _pow_pos(x, power) + fin
+    lr, T, fin, power, kd = node.params
+    if node.flag:                        # keras cycle: the horizon T * max(1, ceil(t / T))
+        horizon = jax.lax.stop_gradient(T * jnp.maximum(_ceil_div(t, T), 1.0))
+        if kd == 1.0:
+            rest = (horizon - t.x) / horizon     # 0 exactly at every multiple of T
+        else:
+            rest = _k_rest(t.x, horizon - t.x, horizon, kd)
+    elif kd == 1.0:
+        # (T - t) / T rather than the reference's 1 - t/T: 0 exactly from T on, also where
+        # XLA's division by T is off by an ulp (pow(2**-56, 0.5) would be 4e-9 of the peak)
+        rest = (T - jnp.minimum(t.x, T)) / T
+    else:
+        gap = jnp.maximum(-since(t, T), 0.0)     # T - t, from the integer step
+        rest = jnp.where(ge(t, T), 0.0, _k_rest(jnp.minimum(t.x, T), gap, T, kd))
+    return (lr - fin) * _pow_pos(rest, power) + fin
 
 
 @kind("cosine")
 def _cosine(node, t):
-    lr, T, fin = node.params
-    x = jnp.minimum(t.x, T) / T
-    return fin + (lr - fin) * (0.5 * (1.0 + _cospi(x)))
+    lr, T, fin, e, nc, kd = node.params
+    x = _k_ratio(jnp.minimum(t.x, T), T, kd)
+    if nc == 0.5 and e != 1.0 and x.dtype != jnp.float64:
+        # float32: (1 + cos(pi x)) / 2 = sin(pi (1 - x) / 2) ** 2 with 1 - x from the
+        # integer gap T - t: the cancellation of 1 + cos near T would be magnified by
+        # the power (a 3e-8 error of c is 1.7e-4 after ** 0.5)
+        gap = jnp.maximum(-since(t, T), 0.0)
+        c = jnp.square(jnp.sin((0.5 * math.pi) * _k_rest(jnp.minimum(t.x, T), gap, T, kd)))
+    elif nc == 0.5:
+        c = 0.5 * (1.0 + _cospi(x))
+    else:
+        c = 0.5 * (1.0 + _cospi_any((2.0 * nc) * x))
+    if e != 1.0:
+        c = _pow_pos(c, e)
+    return fin + (lr - fin) * c
 
 
 def _restart_starts(spec):
     """The reference's cycle starts ``S(0), S(1), ...``: up to the first one past 2**53,
     or the first MAX_CYCLES + 1 of them when there are more (``cycle_mult`` near 1)."""
-    _, _, (lr, c, m, fin, decay), _, _ = spec
+    c, m = spec[2][1:3]
     if m == 1.0:
         return None
     starts = []
@@ -340,7 +414,7 @@ def _restart_cycle_closed(x, c, m, first):
 
 @kind("restarts", prepare=_restart_starts)
 def _restarts(node, t):
-    lr, c, m, fin, decay = node.params
+    lr, c, m, fin, decay, limit, kd = node.params
     dt = t.x.dtype
     if m == 1.0:
         i, k = stair(t, c)
@@ -371,14 +445,22 @@ def _restarts(node, t):
             i = jnp.where(beyond, far, i)
             pos = jnp.where(beyond, t.x - far_start, pos)
     length = c * _cpow(m, i)
-    peak = lr * _pow_const(decay, i)
-    x = jnp.clip(pos / length, 0.0, 1.0)
-    return fin + (peak - fin) * (0.5 * (1.0 + _cospi(x)))
+    if node.flag == 0:                          # timm: the peak decays
+        amplitude = lr * _pow_const(decay, i) - fin
+    else:                                       # keras m_mul: the amplitude decays
+        amplitude = (lr - fin) * _pow_const(decay, i)
+    x = jnp.clip(_k_ratio(pos, length, kd), 0.0, 1.0)
+    value = fin + amplitude * (0.5 * (1.0 + _cospi(x)))
+    if limit != math.inf:
+        value = jnp.where(i >= limit, fin, value)
+    return value
 
 
 @kind("invsqrt")
 def _invsqrt(node, t):
-    lr, W = node.params
+    lr, W, tau = node.params
+    if node.flag:                               # transformers' timescale
+        return lr * jnp.sqrt(tau / (jnp.maximum(since(t, W), 0.0) + tau))
     return lr * jnp.sqrt(W / jnp.maximum(t.x, W))
 
 
@@ -440,22 +522,33 @@ def _onecycle(node, t):
 
 @kind("wsd")
 def _wsd(node, t):
-    lr, W, stable, D, fin = node.params
+    lr, W, stable, D, fin, tau, sp, dp = node.params
+    decay, kind_stable = node.flag & 7, node.flag >> 3
     stable_end = W + stable
     decay_end = stable_end + D
+    if kind_stable == 0:
+        top = lr
+    else:
+        # lr * (1 + s/tau) ** -sp as exp(-sp * log1p(s/tau)): no rounding of 1 + s/tau
+        s = jnp.maximum(since(t, W), 0.0)
+        top = jnp.maximum(lr * jnp.exp(-sp * jnp.log1p(s / tau)), fin)
     if D > 0:
         q = jnp.clip(since(t, stable_end) / D, 0.0, 1.0)
-        if node.flag == 0:
+        if decay == 0:
             f = 1.0 - q
-        elif node.flag == 1:
+        elif decay == 1:
             f = 0.5 * (1.0 + _cospi(q))
-        else:
+        elif decay == 2:
             f = 1.0 - jnp.sqrt(jnp.where(q > 0, q, 1.0))
             f = jnp.where(q > 0, f, 1.0)
-        val = jnp.where(ge(t, decay_end), fin, fin + (lr - fin) * f)
+        elif decay == 3:
+            f = 1.0 - _pow_pos(q, dp)
+        else:
+            f = (_cpow(dp, q) - dp) / (1.0 - dp)
+        val = jnp.where(ge(t, decay_end), fin, fin + (top - fin) * f)
     else:
         val = _const(t, fin)
-    val = jnp.where(lt(t, stable_end), lr, val)
+    val = jnp.where(lt(t, stable_end), top, val)
     if W > 0:
         val = jnp.where(lt(t, W), lr * (jnp.minimum(t.x, W) / W), val)
     return val
@@ -486,23 +579,36 @@ def _pwlinear(node, t):
 
 # -- composites ----------------------------------------------------------------------------
 
-@kind("warmup", prepare=lambda spec: float(spec[4][0](0.0)))
+def _value_of(schedule, t):
+    """A child's value at the Python step ``t``, as its reference formula computes it."""
+    return float(schedule._value(float(t)))
+
+
+@kind("warmup", prepare=lambda spec: _value_of(spec[4][0], spec[2][2]))
 def _warmup(node, t):
-    W, start = node.params[:2]
-    child = evaluate(node.kids[0], shift(t, W))
+    W, start, _, lag = node.params
+    child = evaluate(node.kids[0], shift(t, lag))
     if W == 0:
         return child
-    peak = node.extra                           # the child's value at 0 (reference: _peak)
+    peak = node.extra             # the child's value at the target step (reference: _peak)
     x = jnp.minimum(t.x, W) / W
+    # 1 - x as (W - t) / W: from the integer step when there is one, so that it keeps
+    # its precision near the end of a long warmup (1 - t/W is 0 in float32 at 2**24)
+    rest = jnp.clip(-since(t, W) / W, 0.0, 1.0)
     if node.flag == 0:
         rise = start + (peak - start) * x
     elif node.flag == 1:
+        # start ** (1 - x) * peak ** x, as the reference (no overflow of peak / start)
         if peak == 0.0:                         # 0 ** x: start at 0, then 0
             rise = jnp.where(x > 0, 0.0, start)
         else:
-            rise = start * _cpow(peak / start, x)
-    else:
+            rise = _cpow(start, rest) * _cpow(peak, x)
+    elif node.flag == 2:
         rise = start + (peak - start) * (0.5 * (1.0 - _cospi(x)))
+    else:
+        ok = rest > 0                           # sqrt's gradient is infinite at 0
+        root = jnp.where(ok, jnp.sqrt(jnp.where(ok, rest, 1.0)), 0.0)
+        rise = start + (peak - start) * (1.0 - root)
     return jnp.where(lt(t, W), rise, child)
 
 
@@ -520,3 +626,121 @@ def _sequence(node, t):
 @kind("scaled")
 def _scaled(node, t):
     return node.params[0] * evaluate(node.kids[0], t)
+
+
+@kind("tanh")
+def _tanh(node, t):
+    lr, T, fin, lb, ub = node.params
+    x = jnp.minimum(t.x, T) / T
+    value = fin + (lr - fin) * (0.5 * (1.0 - jnp.tanh(lb * (1.0 - x) + ub * x)))
+    return jnp.where(ge(t, T), fin, value)
+
+
+@kind("product")
+def _product(node, t):
+    value = evaluate(node.kids[0], t)
+    for kid in node.kids[1:]:
+        value = value * evaluate(kid, t)
+    return value
+
+
+@kind("swa", prepare=lambda spec: _value_of(spec[4][0], spec[2][3]))
+def _swa(node, t):
+    swa, S, A, _ = node.params
+    base = node.extra                           # the child's value at S (reference: base)
+    if A == 0:
+        x = _const(t, 1.0)
+    else:
+        x = jnp.clip(since(t, S) / A, 0.0, 1.0)
+    f = 0.5 * (1.0 - _cospi(x)) if node.flag == 0 else x
+    value = swa + (base - swa) * (1.0 - f)
+    return jnp.where(lt(t, S), evaluate(node.kids[0], t), value)
+
+
+# -- Noise: splitmix64 on uint64 (needs jax_enable_x64) -----------------------------------
+
+_M64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+#: as fastlr.reference.algebra.NOISE_TRIES (rejection attempts before the noise is 0)
+_NOISE_TRIES = 64
+
+
+def _need_x64():
+    if not jax.config.jax_enable_x64:
+        raise TypeError(
+            "Noise needs jax_enable_x64: its noise is a splitmix64 hash of (seed, step) "
+            "in uint64 arithmetic, which jax only has under x64; call "
+            "jax.config.update('jax_enable_x64', True) before fastlr.jax.schedule (the "
+            "values can still be float32: pass dtype=jnp.float32)")
+
+
+def _mix_py(z):
+    z = (z + _GOLDEN) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def _mix(z):
+    """splitmix64's output function of ``z + golden`` on uint64 arrays (wrapping)."""
+    u = jnp.uint64
+    z = z + u(_GOLDEN)
+    z = (z ^ (z >> u(30))) * u(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> u(27))) * u(0x94D049BB133111EB)
+    return z ^ (z >> u(31))
+
+
+def _noise_prepare(spec):
+    _need_x64()
+    hi, lo = spec[2][4:6]
+    return _mix_py((int(hi) << 32) | int(lo))   # the seed's hash, shared by every step
+
+
+def _noise_n(node, step):
+    """The reference's ``noise_factor`` of the uint64 ``step`` array, in float64."""
+    _, _, pct, std = node.params[:4]
+    mixed = _mix(jnp.uint64(node.extra) ^ step)
+
+    def uniform(k):
+        h = _mix(mixed ^ jnp.uint64(k))
+        return (h >> jnp.uint64(11)).astype(jnp.float64) * 2.0 ** -53
+
+    if node.flag == 1:
+        return pct * (2.0 * uniform(0) - 1.0)
+    wide = pct > std
+
+    def body(state):
+        j, done, n = state
+        u1, u2 = uniform(2 * j), uniform(2 * j + 1)
+        if wide:                                # Box-Muller (1 - u1 is in (0, 1])
+            cand = std * (jnp.sqrt(-2.0 * jnp.log(1.0 - u1)) * jnp.cos(2.0 * math.pi * u2))
+            ok = jnp.abs(cand) < pct
+        else:                                   # uniform proposals, normal density
+            cand = pct * (2.0 * u1 - 1.0)
+            ok = u2 < jnp.exp(-0.5 * (cand / std) * (cand / std))
+        take = ok & ~done
+        return j + 1, done | ok, jnp.where(take, cand, n)
+
+    def more(state):
+        j, done, _ = state
+        return (j < _NOISE_TRIES) & ~jnp.all(done)
+
+    zero = jnp.zeros(step.shape, jnp.float64)
+    init = (jnp.uint64(0), jnp.zeros(step.shape, bool), zero)
+    return jax.lax.while_loop(more, body, init)[2]
+
+
+@kind("noise", prepare=_noise_prepare)
+def _noise(node, t):
+    _need_x64()                                 # x64 may have been turned off since
+    start, end = node.params[:2]
+    value = evaluate(node.kids[0], t)
+    if t.n is not None:
+        step = t.n.astype(jnp.uint64)
+    else:
+        step = jnp.floor(jax.lax.stop_gradient(t.x)).astype(jnp.uint64)
+    n = jax.lax.stop_gradient(_noise_n(node, step)).astype(t.x.dtype)
+    inside = ge(t, start)
+    if end != math.inf:
+        inside = inside & lt(t, end)
+    return jnp.where(inside, value * (1.0 + n), value)
