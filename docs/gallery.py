@@ -188,6 +188,31 @@ GALLERY = [
       "fastlr.SWA(fastlr.Cosine(0.1, 1000), swa_lr=0.02, start=600, anneal_steps=100)"),
     G("Noise (timm lr noise)",
       "fastlr.Noise(fastlr.Cosine(0.1, 1000), start=200, end=800, pct=0.3, std=0.5, seed=1)"),
+    G("Warmup-stable-decay: the stable variants (timm)",
+      "{st: fastlr.WarmupStableDecay(lr=0.1, warmup_steps=100, stable_steps=600, "
+      "decay_steps=300, final_lr=0.005, stable=st) for st in ('constant', 'rsqrt', 'power')}",
+      note="``'rsqrt'`` and ``'power'`` decay through the stable phase (timm's ``stable_fn``), "
+           "clamped at ``final_lr``; the decay starts from the stable phase's last value."),
+    G("Warmup-stable-decay: power and exp decays",
+      "{'power, decay_power=2': fastlr.WarmupStableDecay(0.1, 100, 600, 300, "
+      "decay='power', decay_power=2.0), "
+      "'exp, decay_ratio=0.1': fastlr.WarmupStableDecay(0.1, 100, 600, 300, final_lr=0.001, "
+      "decay='exp', decay_ratio=0.1)}"),
+    G("Cosine restarts: peak or amplitude decay, cycle_limit",
+      "{'peak (timm)': fastlr.CosineRestarts(0.1, 200, final_lr=0.02, cycle_decay=0.6), "
+      "'amplitude (keras m_mul)': fastlr.CosineRestarts(0.1, 200, final_lr=0.02, "
+      "cycle_decay=0.6, cycle_decay_mode='amplitude'), "
+      "'cycle_limit=3': fastlr.CosineRestarts(0.1, 200, final_lr=0.02, cycle_limit=3)}",
+      note="``'peak'`` shrinks each cycle's peak; ``'amplitude'`` shrinks the distance above "
+           "``final_lr``; after ``cycle_limit`` cycles the lr holds ``final_lr``."),
+    G("k_decay (timm) on Cosine and Polynomial",
+      "{f'Cosine k_decay={k}': fastlr.Cosine(0.1, 1000, k_decay=k) for k in (0.5, 2.0)}"),
+    G("Polynomial with cycle=True (keras)",
+      "fastlr.Polynomial(lr=0.1, total_steps=300, final_lr=0.01, power=2.0, cycle=True)",
+      note="Past each horizon the horizon grows to ``T * ceil(t / T)``."),
+    G("Warmup '1-sqrt' and InverseSqrt with a timescale",
+      "{'Warmup 1-sqrt': fastlr.Warmup(fastlr.Constant(0.1), 300, mode='1-sqrt'), "
+      "'InverseSqrt timescale=100': fastlr.InverseSqrt(0.1, 100, timescale=100)}"),
     G("Log scale: Exponential to a floor",
       "fastlr.Exponential(lr=0.1, gamma=0.1, decay_steps=200, final_lr=1e-5)", log=True),
     G("Plateau on a recorded metric", code=_PLATEAU,
