@@ -103,7 +103,8 @@ import importlib.util
 # found, not imported: the pages that use them import them (timm.scheduler only, without
 # timm's package __init__, which needs torchvision)
 HAVE_TRANSFORMERS = HAVE_TORCH and importlib.util.find_spec("transformers") is not None
-HAVE_TIMM = HAVE_TORCH and importlib.util.find_spec("timm") is not None
+import sys
+HAVE_TIMM = HAVE_TORCH and ("timm" in sys.modules or importlib.util.find_spec("timm") is not None)
 """
 doctest_test_doctest_blocks = ""   # only explicit doctest/testcode directives run
 
