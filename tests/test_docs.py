@@ -31,6 +31,7 @@ if not os.path.isfile(os.path.join(DOCS, "_ext", "fastlr_api.py")):
     pytest.skip("docs/ is not in this source tree", allow_module_level=True)
 sys.path.insert(0, os.path.join(DOCS, "_ext"))
 
+import fastlr  # noqa: E402
 import fastlr_api  # noqa: E402  (docs/_ext on the path first)
 
 _collected = {}
@@ -196,6 +197,37 @@ def test_every_leaf_schedule_has_a_gallery_plot():
     assert not missing, (
         f"no gallery plot for {missing}: add one line per class to GALLERY in docs/gallery.py, "
         "e.g. G(\"Name\", \"fastlr.Name(...)\")")
+
+
+# The options that change a curve's shape (not only its numbers); each value must be drawn.
+SHAPE_OPTIONS = [
+    ("WarmupStableDecay", "stable", ("rsqrt", "power")),
+    ("WarmupStableDecay", "decay", ("cosine", "1-sqrt", "power", "exp")),
+    ("CosineRestarts", "cycle_decay_mode", ("amplitude",)),
+    ("CosineRestarts", "cycle_limit", None),
+    ("Cosine", "exponent", None),
+    ("Cosine", "num_cycles", None),
+    ("Cosine", "k_decay", None),
+    ("Polynomial", "cycle", None),
+    ("InverseSqrt", "timescale", None),
+    ("Warmup", "clock", ("global",)),
+    ("Warmup", "mode", ("exponential", "cosine", "1-sqrt")),
+]
+
+
+@pytest.mark.parametrize("cls, option, values", SHAPE_OPTIONS)
+def test_every_shape_option_has_a_gallery_plot(cls, option, values):
+    gallery = _load("fastlr_docs_gallery", os.path.join(DOCS, "gallery.py"))
+    sources = "\n".join(g.source() for g in gallery.GALLERY)
+    assert option in inspect.signature(getattr(fastlr, cls)).parameters, (cls, option)
+    assert f"fastlr.{cls}(" in sources
+    if values is None:
+        assert f"{option}=" in sources, f"no gallery plot sets {cls}'s {option}"
+        return
+    for v in values:
+        # given literally, or as one value of a loop over a tuple of strings
+        assert f"'{v}'" in sources or f'"{v}"' in sources, (
+            f"no gallery plot of {cls}({option}={v!r})")
 
 
 def test_link_checker_reports_broken_internal_links(tmp_path):
