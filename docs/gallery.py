@@ -189,8 +189,11 @@ GALLERY = [
     G("Noise (timm lr noise)",
       "fastlr.Noise(fastlr.Cosine(0.1, 1000), start=200, end=800, pct=0.3, std=0.5, seed=1)"),
     G("Warmup-stable-decay: the stable variants (timm)",
-      "{st: fastlr.WarmupStableDecay(lr=0.1, warmup_steps=100, stable_steps=600, "
-      "decay_steps=300, final_lr=0.005, stable=st) for st in ('constant', 'rsqrt', 'power')}",
+      "{'constant': fastlr.WarmupStableDecay(lr=0.1, warmup_steps=100, stable_steps=600, "
+      "decay_steps=300, final_lr=0.005), "
+      "'rsqrt': fastlr.WarmupStableDecay(0.1, 100, 600, 300, 0.005, stable='rsqrt'), "
+      "'power, stable_power=0.3': fastlr.WarmupStableDecay(0.1, 100, 600, 300, 0.005, "
+      "stable='power', stable_power=0.3)}",
       note="``'rsqrt'`` and ``'power'`` decay through the stable phase (timm's ``stable_fn``), "
            "clamped at ``final_lr``; the decay starts from the stable phase's last value."),
     G("Warmup-stable-decay: power and exp decays",
@@ -199,16 +202,19 @@ GALLERY = [
       "'exp, decay_ratio=0.1': fastlr.WarmupStableDecay(0.1, 100, 600, 300, final_lr=0.001, "
       "decay='exp', decay_ratio=0.1)}"),
     G("Cosine restarts: peak or amplitude decay, cycle_limit",
-      "{'peak (timm)': fastlr.CosineRestarts(0.1, 200, final_lr=0.02, cycle_decay=0.6), "
+      "{'peak (timm)': fastlr.CosineRestarts(0.1, 200, final_lr=0.02, cycle_decay=0.8), "
       "'amplitude (keras m_mul)': fastlr.CosineRestarts(0.1, 200, final_lr=0.02, "
-      "cycle_decay=0.6, cycle_decay_mode='amplitude'), "
+      "cycle_decay=0.8, cycle_decay_mode='amplitude'), "
       "'cycle_limit=3': fastlr.CosineRestarts(0.1, 200, final_lr=0.02, cycle_limit=3)}",
       note="``'peak'`` shrinks each cycle's peak; ``'amplitude'`` shrinks the distance above "
            "``final_lr``; after ``cycle_limit`` cycles the lr holds ``final_lr``."),
     G("k_decay (timm) on Cosine and Polynomial",
-      "{f'Cosine k_decay={k}': fastlr.Cosine(0.1, 1000, k_decay=k) for k in (0.5, 2.0)}"),
+      "{'Cosine k_decay=0.5': fastlr.Cosine(0.1, 1000, k_decay=0.5), "
+      "'Cosine k_decay=2': fastlr.Cosine(0.1, 1000, k_decay=2.0), "
+      "'Polynomial power=2, k_decay=2': fastlr.Polynomial(0.1, 1000, power=2.0, k_decay=2.0)}"),
     G("Polynomial with cycle=True (keras)",
-      "fastlr.Polynomial(lr=0.1, total_steps=300, final_lr=0.01, power=2.0, cycle=True)",
+      "{f'cycle={c}': fastlr.Polynomial(lr=0.1, total_steps=300, final_lr=0.01, power=2.0, "
+      "cycle=c) for c in (False, True)}",
       note="Past each horizon the horizon grows to ``T * ceil(t / T)``."),
     G("Warmup '1-sqrt' and InverseSqrt with a timescale",
       "{'Warmup 1-sqrt': fastlr.Warmup(fastlr.Constant(0.1), 300, mode='1-sqrt'), "
