@@ -44,10 +44,11 @@ PAGES = {
         "group dicts; arrays are float32 or float64, C-contiguous and writeable, and the state "
         "buffers share each param's dtype. Every float hyperparameter read at each step (``lr``, "
         "``momentum``, both ``betas``, ``eps``, ``weight_decay``, ``alpha``, ``dampening``, "
-        "``lr_decay``, ``r``, ``weight_lr_power``) accepts a schedule, evaluated at the "
-        "optimizer's step count and checked against the option's bounds; flags, ints and "
-        "``initial_accumulator_value`` stay plain. A step validates every input before it "
-        "writes anything."),
+        "``lr_decay``, ``r``, ``weight_lr_power``, ``rho``, ``lambd``, ``momentum_decay``) "
+        "accepts a schedule, evaluated at the optimizer's step count and checked against the "
+        "option's bounds; flags, ints and ``initial_accumulator_value`` stay plain. A step "
+        "validates every input before it writes anything. The torch.optim twins of these "
+        "classes are in :mod:`fastlr.torch.optim`."),
     "kernels": (
         "Kernels",
         "The single-array, in-place update functions behind the optimizers. "
