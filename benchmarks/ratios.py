@@ -20,7 +20,8 @@ def main():
         data = json.load(f)
     groups = defaultdict(dict)
     for b in data["benchmarks"]:
-        name = b["extra_info"].get("contender") or b["param"]
+        # a benchmark that is not parametrized goes by its test name
+        name = b["extra_info"].get("contender") or b["param"] or b["name"]
         groups[b["group"]][name] = b["stats"][args.stat]
     print(f"| workload | contender | {args.stat} time | time / {args.baseline} |")
     print("|---|---|---|---|")
