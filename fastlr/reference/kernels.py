@@ -818,6 +818,16 @@ def sgd(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
     _run_one(spec, param, grad, (momentum_buffer if momentum != 0 else None, None, None))
 
 
+def _adam_hps(lr, beta1, beta2, eps, weight_decay):
+    """The checked hyperparameters every Adam-family kernel takes, in one order (so the
+    first bad one is the one named, the same in every kernel)."""
+    return (_hp("lr", lr, low=0.0),
+            _hp("beta1", beta1, low=0.0, high=1.0, high_open=True),
+            _hp("beta2", beta2, low=0.0, high=1.0, high_open=True),
+            _hp("eps", eps, low=0.0),
+            _hp("weight_decay", weight_decay, low=0.0))
+
+
 def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, beta1=0.9,
          beta2=0.999, eps=1e-8, weight_decay=0.0, maximize=False, decoupled=False):
     """One Adam update in place (torch.optim.Adam, for-loop order); ``step`` counts from 1.
@@ -830,11 +840,7 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr, bet
     """
     _arrays(param, grad)
     step = count_hp("step", step, low=1)   # the count after this update
-    lr = _hp("lr", lr, low=0.0)
-    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
-    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
-    eps = _hp("eps", eps, low=0.0)
-    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    lr, beta1, beta2, eps, weight_decay = _adam_hps(lr, beta1, beta2, eps, weight_decay)
     maximize = v.flag("maximize", maximize)
     decoupled = v.flag("decoupled", decoupled)
     _states(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq},
@@ -993,11 +999,7 @@ def nadam(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.999,
     """
     _arrays(param, grad)
     step = count_hp("step", step, low=1)
-    lr = _hp("lr", lr, low=0.0)
-    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
-    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
-    eps = _hp("eps", eps, low=0.0)
-    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    lr, beta1, beta2, eps, weight_decay = _adam_hps(lr, beta1, beta2, eps, weight_decay)
     momentum_decay = _hp("momentum_decay", momentum_decay, low=0.0)
     mu_product = _hp("mu_product", mu_product, low=0.0, high=1.0)
     maximize = v.flag("maximize", maximize)
@@ -1020,11 +1022,7 @@ def radam(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1=0.9, beta2=0.999,
     """
     _arrays(param, grad)
     step = count_hp("step", step, low=1)
-    lr = _hp("lr", lr, low=0.0)
-    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
-    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
-    eps = _hp("eps", eps, low=0.0)
-    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    lr, beta1, beta2, eps, weight_decay = _adam_hps(lr, beta1, beta2, eps, weight_decay)
     maximize = v.flag("maximize", maximize)
     decoupled = v.flag("decoupled", decoupled)
     _states(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq})
@@ -1042,11 +1040,7 @@ def adamax(param, grad, exp_avg, exp_inf, *, step, lr, beta1=0.9, beta2=0.999, e
     """
     _arrays(param, grad)
     step = count_hp("step", step, low=1)
-    lr = _hp("lr", lr, low=0.0)
-    beta1 = _hp("beta1", beta1, low=0.0, high=1.0, high_open=True)
-    beta2 = _hp("beta2", beta2, low=0.0, high=1.0, high_open=True)
-    eps = _hp("eps", eps, low=0.0)
-    weight_decay = _hp("weight_decay", weight_decay, low=0.0)
+    lr, beta1, beta2, eps, weight_decay = _adam_hps(lr, beta1, beta2, eps, weight_decay)
     maximize = v.flag("maximize", maximize)
     _states(param, grad, {"exp_avg": exp_avg, "exp_inf": exp_inf})
     _run_one(adamax_spec(step, lr, beta1, beta2, eps, weight_decay, maximize), param, grad,
